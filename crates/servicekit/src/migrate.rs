@@ -1,0 +1,27 @@
+//! Applies a service's embedded migrations as its schema owner, under a Postgres advisory lock so
+//! replicas starting together cannot race (diesel_migrations takes no lock of its own).
+
+use diesel::RunQueryDsl as _;
+use diesel_async::AsyncPgConnection;
+use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness as _};
+use secrecy::{ExposeSecret, SecretString};
+
+/// Runs pending migrations; returns the versions applied (empty when up to date).
+pub async fn run(owner_url: &SecretString, lock_name: &str, migrations: EmbeddedMigrations) -> anyhow::Result<Vec<String>> {
+    let url = owner_url.expose_secret().to_string();
+    let lock = format!("voxanne-migrations:{lock_name}");
+    // The harness is synchronous: run it on a blocking thread so it also works under actix-rt.
+    tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<String>> {
+        let mut c = <AsyncConnectionWrapper<AsyncPgConnection> as diesel::Connection>::establish(&url)?;
+        diesel::sql_query("SELECT pg_advisory_lock(hashtext($1))")
+            .bind::<diesel::sql_types::Text, _>(&lock)
+            .execute(&mut c)?;
+        let done = c.run_pending_migrations(migrations).map(|v| v.iter().map(ToString::to_string).collect::<Vec<_>>());
+        diesel::sql_query("SELECT pg_advisory_unlock(hashtext($1))")
+            .bind::<diesel::sql_types::Text, _>(&lock)
+            .execute(&mut c)?;
+        done.map_err(|e| anyhow::anyhow!("migration failed: {e}"))
+    })
+    .await?
+}

@@ -1,0 +1,209 @@
+#!/usr/bin/env bash
+# `make run`: infrastructure (setup.sh), build, migrate, start the 5 services and the nginx
+# gateway on 127.0.0.1:8080, print the URLs, and stay in the foreground. Ctrl-C stops every
+# process this script started (not the system Postgres/Redis/RabbitMQ).
+#
+# Environment:
+#   RELEASE=1           build and run the release profile
+#   SKIP_BUILD=1        do not run cargo build (use the binaries already built)
+#   VOXANNE_BIN_DIR     take the service binaries from this directory instead of target/<profile>
+#   READY_TIMEOUT       seconds to wait for every /ready (default 60)
+# Any variable the services read (RUST_LOG, DATABASE_URL, ...) can be set in the environment or
+# in .run/local.env (created on first run with a fresh local ENCRYPTION_KEYS; mode 600).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$ROOT"
+PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
+if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
+    PATH="$HOME/.cargo/bin:$PATH"
+fi
+export PATH
+
+SERVICES=(auth voice-webhook calendar messaging lead-scoring)
+declare -A PORT=([auth]=8081 [voice-webhook]=8082 [calendar]=8083 [messaging]=8084 [lead-scoring]=8085)
+GATEWAY_PORT=8080
+RUN_DIR="$ROOT/.run"
+LOG_DIR="$RUN_DIR/logs"
+NGINX_PREFIX="$RUN_DIR/nginx"
+READY_TIMEOUT=${READY_TIMEOUT:-60}
+
+say() { printf 'run: %s\n' "$*"; }
+die() { printf 'run: ERROR: %s\n' "$*" >&2; exit 1; }
+
+# ---- what we started, and how to stop it ------------------------------------------------------
+declare -A STARTED=()     # pid -> name
+NGINX_PID=""
+cleaned=0
+cleanup() {
+    [ "$cleaned" -eq 0 ] || return 0
+    cleaned=1
+    trap - INT TERM EXIT
+    [ ${#STARTED[@]} -gt 0 ] || return 0
+    say "stopping ${STARTED[*]}"
+    local pid
+    for pid in "${!STARTED[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    if [ -n "$NGINX_PID" ] && [ -s "$NGINX_PREFIX/nginx.pid" ]; then
+        local nginx_master
+        nginx_master=$(cat "$NGINX_PREFIX/nginx.pid" 2>/dev/null || true)
+        if [ -n "$nginx_master" ] && [ "$nginx_master" != "$NGINX_PID" ]; then
+            kill -TERM "$nginx_master" 2>/dev/null || true
+        fi
+    fi
+    local deadline=$((SECONDS + 10)) alive
+    while :; do
+        alive=()
+        for pid in "${!STARTED[@]}"; do kill -0 "$pid" 2>/dev/null && alive+=("$pid"); done
+        [ ${#alive[@]} -gt 0 ] || break
+        if [ "$SECONDS" -ge "$deadline" ]; then
+            say "still running after 10 s, killing: ${alive[*]}"
+            kill -KILL "${alive[@]}" 2>/dev/null || true
+            break
+        fi
+        sleep 0.2
+    done
+    wait 2>/dev/null || true
+}
+on_signal() { cleanup; exit 130; }
+trap cleanup EXIT
+trap on_signal INT TERM
+
+port_in_use() { timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
+
+# ---- 1. infrastructure -----------------------------------------------------------------------
+"$ROOT/deploy/local/setup.sh"
+
+# ---- 2. local secrets -------------------------------------------------------------------------
+mkdir -p "$RUN_DIR" "$LOG_DIR" "$NGINX_PREFIX"
+if [ ! -f "$RUN_DIR/local.env" ]; then
+    (
+        umask 077
+        key=$(head -c 32 /dev/urandom | base64 | tr -d '\n')
+        {
+            echo "# Local development settings for deploy/local/run.sh (not committed: .run/ is gitignored)."
+            echo "# A fresh random encryption key for this checkout; data encrypted with it is only readable here."
+            echo "ENCRYPTION_KEYS=local1:$key"
+        } >"$RUN_DIR/local.env"
+    )
+    chmod 600 "$RUN_DIR/local.env"
+    say "created .run/local.env with a new local ENCRYPTION_KEYS"
+fi
+set -a
+# shellcheck source=/dev/null
+. "$RUN_DIR/local.env"
+set +a
+export VOXANNE_ENV=${VOXANNE_ENV:-local}
+export RUST_LOG=${RUST_LOG:-info}
+
+# ---- 3. build ---------------------------------------------------------------------------------
+if [ "${RELEASE:-0}" = "1" ]; then profile=release; build_flags=(--release); else profile=debug; build_flags=(); fi
+if [ "${SKIP_BUILD:-0}" != "1" ]; then
+    command -v cargo >/dev/null 2>&1 || die "cargo not found (install Rust with rustup)"
+    say "cargo build --workspace --bins ${build_flags[*]}"
+    cargo build --workspace --bins "${build_flags[@]}"
+fi
+BIN_DIR=${VOXANNE_BIN_DIR:-${CARGO_TARGET_DIR:-$ROOT/target}/$profile}
+for svc in "${SERVICES[@]}"; do
+    [ -x "$BIN_DIR/$svc" ] || die "$BIN_DIR/$svc not found or not executable (build first)"
+done
+
+# ---- 4. ports must be free --------------------------------------------------------------------
+for port in "$GATEWAY_PORT" "${PORT[@]}"; do
+    if port_in_use "$port"; then
+        die "127.0.0.1:$port is already in use (another 'make run'?). Stop it first."
+    fi
+done
+
+# ---- 5. migrate -------------------------------------------------------------------------------
+for svc in "${SERVICES[@]}"; do
+    log="$LOG_DIR/$svc.migrate.log"
+    if ! "$BIN_DIR/$svc" migrate >"$log" 2>&1; then
+        printf 'run: ERROR: %s migrate failed; last lines of %s:\n' "$svc" "${log#"$ROOT"/}" >&2
+        tail -n 30 "$log" >&2
+        exit 1
+    fi
+    say "migrated $svc"
+done
+
+# ---- 6. start services and the gateway --------------------------------------------------------
+for svc in "${SERVICES[@]}"; do
+    APP_PORT=${PORT[$svc]} "$BIN_DIR/$svc" serve >"$LOG_DIR/$svc.log" 2>&1 &
+    STARTED[$!]=$svc
+done
+
+rm -f "$NGINX_PREFIX/nginx.pid"
+nginx -p "$NGINX_PREFIX/" -c "$ROOT/deploy/local/nginx.conf" -e stderr -g 'daemon off;' \
+    >"$LOG_DIR/nginx.log" 2>&1 &
+NGINX_PID=$!
+STARTED[$NGINX_PID]=nginx
+
+# ---- 7. wait until ready ----------------------------------------------------------------------
+pid_of() { local p; for p in "${!STARTED[@]}"; do [ "${STARTED[$p]}" = "$1" ] && { echo "$p"; return; }; done; }
+show_log() {
+    printf 'run: --- last lines of %s ---\n' "${1#"$ROOT"/}" >&2
+    tail -n 40 "$1" >&2 || true
+}
+
+deadline=$((SECONDS + READY_TIMEOUT))
+pending=("${SERVICES[@]}")
+while [ ${#pending[@]} -gt 0 ]; do
+    still=()
+    for svc in "${pending[@]}"; do
+        pid=$(pid_of "$svc")
+        if ! kill -0 "$pid" 2>/dev/null; then
+            printf 'run: ERROR: %s exited during startup\n' "$svc" >&2
+            show_log "$LOG_DIR/$svc.log"
+            exit 1
+        fi
+        code=$(curl -s -o /dev/null -m 2 -w '%{http_code}' "http://127.0.0.1:${PORT[$svc]}/ready" || true)
+        [ "$code" = "200" ] || still+=("$svc")
+    done
+    pending=("${still[@]+"${still[@]}"}")
+    [ ${#pending[@]} -gt 0 ] || break
+    if [ "$SECONDS" -ge "$deadline" ]; then
+        for svc in "${pending[@]}"; do
+            body=$(curl -s -m 2 "http://127.0.0.1:${PORT[$svc]}/ready" || true)
+            printf 'run: ERROR: %s not ready after %ss (GET /ready: %s)\n' "$svc" "$READY_TIMEOUT" "${body:-no answer}" >&2
+            show_log "$LOG_DIR/$svc.log"
+        done
+        exit 1
+    fi
+    sleep 0.5
+done
+
+until [ "$(curl -s -o /dev/null -m 2 -w '%{http_code}' "http://127.0.0.1:$GATEWAY_PORT/" || true)" = "404" ]; do
+    if ! kill -0 "$NGINX_PID" 2>/dev/null || [ "$SECONDS" -ge "$deadline" ]; then
+        printf 'run: ERROR: the nginx gateway did not come up on 127.0.0.1:%s\n' "$GATEWAY_PORT" >&2
+        show_log "$LOG_DIR/nginx.log"
+        exit 1
+    fi
+    sleep 0.2
+done
+
+# ---- 8. tell ----------------------------------------------------------------------------------
+echo
+printf '  %-15s %-32s %s\n' "what" "url" "openapi"
+printf '  %-15s %-32s %s\n' "gateway" "http://127.0.0.1:$GATEWAY_PORT" "-"
+for svc in "${SERVICES[@]}"; do
+    printf '  %-15s %-32s %s\n' "$svc" "http://127.0.0.1:${PORT[$svc]}" "http://127.0.0.1:${PORT[$svc]}/openapi.json"
+done
+echo
+echo "  health/ready/metrics: http://127.0.0.1:<port>/health  /ready  /metrics"
+echo "  logs:                 ${LOG_DIR#"$ROOT"/}/<service>.log, nginx.log (migrations: <service>.migrate.log)"
+echo "  smoke test:           make smoke      (in another terminal)"
+echo "  stop:                 Ctrl-C"
+echo
+
+# ---- 9. stay up; if anything dies, stop the rest ----------------------------------------------
+while :; do
+    wait -n || true
+    for pid in "${!STARTED[@]}"; do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            name=${STARTED[$pid]}
+            unset "STARTED[$pid]"
+            printf 'run: ERROR: %s (pid %s) exited; stopping everything\n' "$name" "$pid" >&2
+            if [ "$name" = nginx ]; then show_log "$LOG_DIR/nginx.log"; else show_log "$LOG_DIR/$name.log"; fi
+            exit 1
+        fi
+    done
+done
