@@ -189,7 +189,8 @@ for svc in "${SERVICES[@]}"; do
 done
 echo
 echo "  health/ready/metrics: http://127.0.0.1:<port>/health  /ready  /metrics"
-echo "  logs:                 ${LOG_DIR#"$ROOT"/}/<service>.log, nginx.log (migrations: <service>.migrate.log)"
+echo "  logs:                 ${LOG_DIR#"$ROOT"/}/<service>.log, <service>.migrate.log, nginx.log (errors)"
+echo "  gateway access log:   ${NGINX_PREFIX#"$ROOT"/}/access.log"
 echo "  smoke test:           make smoke      (in another terminal)"
 echo "  stop:                 Ctrl-C"
 echo

@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 use diesel_migrations::EmbeddedMigrations;
 
 use crate::config::{CommonSettings, ConfigError, ServiceInfo};
+use crate::http::HttpServerHandle;
 
 #[derive(Debug, Parser)]
 #[command(version, about = "A Voxanne service")]
@@ -22,20 +23,23 @@ pub enum Command {
     Migrate,
 }
 
-/// What a service binary provides to the shared entry point.
+/// What a service provides to the shared entry point and to `testkit::spawn_app`.
 pub trait Service: 'static {
     const INFO: ServiceInfo;
     const MIGRATIONS: EmbeddedMigrations;
-    type Settings: Send + 'static;
-    fn settings_from_env() -> Result<Self::Settings, ConfigError>;
+    type Settings: Send + Clone + 'static;
+    /// Reads the service's settings through `lookup` (the environment, or a map in tests).
+    fn settings(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self::Settings, ConfigError>;
     fn common(settings: &Self::Settings) -> &CommonSettings;
-    fn serve(settings: Self::Settings) -> impl Future<Output = anyhow::Result<()>>;
+    /// Wires pools, state and routes, binds the listener; the server runs when awaited.
+    fn build(settings: Self::Settings) -> impl Future<Output = anyhow::Result<HttpServerHandle>>;
 }
 
 /// The whole `main` of a service binary.
+#[allow(clippy::disallowed_methods)] // the binary's one read of the environment
 pub fn main<S: Service>() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let settings = match S::settings_from_env() {
+    let settings = match S::settings(&|k| std::env::var(k).ok()) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("{}: {e}", S::INFO.name);
@@ -44,19 +48,23 @@ pub fn main<S: Service>() -> anyhow::Result<()> {
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().worker_threads(2).build()?;
     runtime.block_on(async move {
-        let common = S::common(&settings);
+        let common = S::common(&settings).clone();
         let guard = crate::telemetry::init(S::INFO.name, &common.log_filter, common.otlp_endpoint.as_deref())?;
         let outcome = match cli.command.unwrap_or(Command::Serve) {
-            Command::Serve => S::serve(settings).await,
+            Command::Serve => match S::build(settings).await {
+                Ok(handle) => handle.server.await.map_err(anyhow::Error::from),
+                Err(e) => Err(e),
+            },
             Command::Migrate => {
-                let applied = crate::migrate::run(&common.migration_database_url, S::INFO.schema, S::MIGRATIONS).await?;
-                tracing::info!(service = S::INFO.name, applied = ?applied, "migrations applied");
-                println!("{}: {} migration(s) applied", S::INFO.name, applied.len());
-                Ok(())
+                let applied = crate::migrate::run(&common.migration_database_url, S::INFO.schema, S::MIGRATIONS).await;
+                if let Ok(applied) = &applied {
+                    tracing::info!(service = S::INFO.name, applied = ?applied, "migrations applied");
+                    println!("{}: {} migration(s) applied", S::INFO.name, applied.len());
+                }
+                applied.map(|_| ())
             }
         };
         guard.shutdown().await;
         outcome
     })
-
 }

@@ -1,6 +1,6 @@
 //! Typed settings shared by every service, read from the environment once at start and validated
-//! there (fail fast with a readable message). This is the only module that reads the environment;
-//! tests build `CommonSettings` directly or through `from_lookup`.
+//! there (fail fast with a readable message). Values come through a lookup function: the binary
+//! passes the environment (`cli::main`, the one place that reads it), tests pass a map.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -31,6 +31,8 @@ pub struct JwtSettings {
     pub jwks_url: String,
     pub issuer: String,
     pub audience: Vec<String>,
+    /// The audience of service tokens (`/internal/...` routes).
+    pub service_audience: String,
     /// Clock skew tolerated on `exp` / `nbf`.
     pub leeway: Duration,
     /// An unknown `kid` triggers a JWKS refetch at most this often.
@@ -83,16 +85,10 @@ impl fmt::Debug for CommonSettings {
 pub struct ConfigError(pub Vec<String>);
 
 impl CommonSettings {
-    /// Reads the process environment.
-    #[allow(clippy::disallowed_methods)] // the one place allowed to read the environment
-    pub fn from_env(service: ServiceInfo) -> Result<Self, ConfigError> {
-        Self::from_lookup(service, |k| std::env::var(k).ok())
-    }
-
     /// Reads settings through `lookup` (the environment in production, a map in tests).
     pub fn from_lookup(
         service: ServiceInfo,
-        lookup: impl Fn(&str) -> Option<String>,
+        lookup: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
         let mut errors = Vec::new();
         let get = |k: &str| lookup(k).filter(|v| !v.trim().is_empty());
@@ -161,6 +157,7 @@ impl CommonSettings {
                     .unwrap_or_else(|| "http://127.0.0.1:8081/.well-known/jwks.json".into()),
                 issuer: get("JWT_ISSUER").unwrap_or_else(|| "http://127.0.0.1:8080/api/auth".into()),
                 audience,
+                service_audience: get("SERVICE_JWT_AUDIENCE").unwrap_or_else(|| "voxanne-internal".into()),
                 leeway: Duration::from_secs(leeway),
                 jwks_min_refetch: Duration::from_secs(min_refetch),
                 jwks_max_age: Duration::from_secs(max_age),
@@ -189,7 +186,7 @@ impl CommonSettings {
     }
 
     pub fn from_map(service: ServiceInfo, map: &HashMap<&str, String>) -> Result<Self, ConfigError> {
-        Self::from_lookup(service, |k| map.get(k).cloned())
+        Self::from_lookup(service, &|k| map.get(k).cloned())
     }
 }
 
@@ -211,7 +208,7 @@ mod tests {
 
     #[test]
     fn defaults_are_local_and_safe() {
-        let s = CommonSettings::from_lookup(SVC, |_| None).unwrap();
+        let s = CommonSettings::from_lookup(SVC, &|_| None).unwrap();
         assert_eq!(s.port, 8083);
         assert_eq!(s.environment, Environment::Local);
         assert!(s.database_url.expose_secret().starts_with("postgres://svc_calendar@"));
@@ -221,7 +218,7 @@ mod tests {
 
     #[test]
     fn every_problem_is_reported_together() {
-        let err = CommonSettings::from_lookup(SVC, |k| match k {
+        let err = CommonSettings::from_lookup(SVC, &|k| match k {
             "APP_PORT" => Some("eighty".into()),
             "REDIS_URL" => Some("localhost:6379".into()),
             "VOXANNE_ENV" => Some("production".into()),

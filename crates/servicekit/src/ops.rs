@@ -30,10 +30,29 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/openapi.json", web::get().to(openapi));
 }
 
+/// The operational endpoints, documented for every service's OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(health, ready, metrics))]
+pub struct OpsApi;
+
+/// Builds a service's OpenAPI document: its own paths plus the operational ones.
+pub fn openapi_json(mut doc: utoipa::openapi::OpenApi) -> String {
+    use utoipa::OpenApi as _;
+    doc.merge(OpsApi::openapi());
+    doc.to_json().unwrap_or_else(|_| "{}".into())
+}
+
+/// Liveness: the process is up.
+#[utoipa::path(get, path = "/health", tag = "ops", responses((status = 200, description = "process is up")))]
 async fn health(ops: web::Data<Ops>) -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({ "status": "ok", "service": ops.service }))
 }
 
+/// Readiness: each dependency true/false; 503 when one is down.
+#[utoipa::path(get, path = "/ready", tag = "ops", responses(
+    (status = 200, description = "every dependency is reachable", body = Object, example = json!({"database": true, "redis": true, "bus": true})),
+    (status = 503, description = "a dependency is down", body = Object, example = json!({"database": false, "redis": true, "bus": true}))
+))]
 async fn ready(ops: web::Data<Ops>) -> HttpResponse {
     let results = join_all(ops.checks.iter().map(|c| async move {
         let ok = tokio::time::timeout(CHECK_TIMEOUT, c.check()).await.unwrap_or(false);
@@ -48,6 +67,8 @@ async fn ready(ops: web::Data<Ops>) -> HttpResponse {
     if all_ok { HttpResponse::Ok().json(body) } else { HttpResponse::ServiceUnavailable().json(body) }
 }
 
+/// Prometheus metrics.
+#[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 async fn metrics(ops: web::Data<Ops>) -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(ops.metrics.render())
 }

@@ -24,7 +24,7 @@ fn patterns() -> &'static Patterns {
             // (555) 123 4567, 555.123.4567. Over-masking a 10-digit number is the accepted cost.
             (r"(\+|%2B)\d[\d\s().-]{6,18}\d", "[REDACTED:phone]"),
             (r"\(?\b\d{3}\)?[\s.-]?\d{3}[\s.-]\d{4}\b", "[REDACTED:phone]"),
-            (r"\b\d{10,15}\b", "[REDACTED:phone]"),
+            (r"\b1?\d{10}\b", "[REDACTED:phone]"),
         ];
         Patterns {
             rules: rules

@@ -75,6 +75,8 @@ where
         .with_current_span(false)
         .with_span_list(false)
         .flatten_event(true)
+        // One line per request when its root span closes (method, route, status, latency).
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
         .with_writer(RedactingMakeWriter::new(writer));
     let registry = tracing_subscriber::registry()
         .with(filter)

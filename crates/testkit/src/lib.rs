@@ -1,1 +1,28 @@
+#![allow(clippy::expect_used, clippy::unwrap_used)] // test support: a failed fixture should stop the test loudly
+//! Test-only helpers (a dev-dependency of every service): a migrated template database per
+//! service built once per test process and a fresh clone per test, a signing key with a JWKS
+//! server so tests mint real tokens, unique Redis prefixes and queue names, `spawn_app` for any
+//! service on port 0, and wiremock for external providers.
 
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod logs;
+
+pub use logs::LogCapture;
+
+pub use app::{TestApp, spawn_app, spawn_app_with};
+pub use auth::TestAuth;
+pub use db::TestDb;
+pub use wiremock;
+
+/// A Redis key prefix no other test (or test run) uses.
+pub fn unique_prefix() -> String {
+    format!("test:{}:", uuid::Uuid::new_v4().simple())
+}
+
+/// An exchange or queue name no other test (or test run) uses.
+pub fn unique_name(base: &str) -> String {
+    format!("test.{base}.{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+}

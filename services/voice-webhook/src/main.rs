@@ -1,1 +1,3 @@
-fn main() {}
+fn main() -> anyhow::Result<()> {
+    servicekit::cli::main::<voice_webhook::VoiceWebhook>()
+}

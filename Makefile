@@ -1,0 +1,80 @@
+# Voxanne developer entry points. See docs/runbooks/local-dev.md.
+#
+#   make run             install/start Postgres, Redis, RabbitMQ; build; migrate; start all services + gateway
+#   make test            setup, lint, then every test (output also in target/test-output.log)
+#   make lint            rustfmt check + clippy with warnings denied
+#   make smoke           check a running `make run` from the outside (curl)
+#   make bench           setup, then cargo bench; results land in bench/results/*.json
+#   make k8s-check       parse and validate k8s/ offline
+#   make fmt             format the workspace
+#   make setup           only the infrastructure part of `make run`
+#   make clean-test-dbs  drop leftover test databases (vxt_*)
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+# rustup installs into ~/.cargo/bin, which a non-login shell may not have on PATH.
+ifeq ($(shell command -v cargo 2>/dev/null),)
+ifneq ($(wildcard $(HOME)/.cargo/bin/cargo),)
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+endif
+endif
+
+TEST_DATABASE_ADMIN_URL ?= postgres://postgres@127.0.0.1:5432/postgres
+TEST_DB_PREFIX ?= vxt_
+
+.PHONY: help run setup test lint bench smoke k8s-check fmt clean-test-dbs
+
+help:
+	@sed -n 's/^#   make /  make /p' $(firstword $(MAKEFILE_LIST))
+
+run:
+	deploy/local/run.sh
+
+setup:
+	deploy/local/setup.sh
+
+# cargo's exit status is kept through `tee` by pipefail. The last line sums every
+# `test result:` line in the conventional "N passed, N failed, N skipped" form
+# (skipped = cargo's "ignored").
+test: setup
+	$(MAKE) lint
+	@mkdir -p target
+	@status=0; \
+	cargo test --workspace --all-targets --no-fail-fast 2>&1 | tee target/test-output.log || status=$$?; \
+	awk '/^test result:/ { n++; for (i = 2; i <= NF; i++) { \
+	        w = $$i; sub(/[;,.]$$/, "", w); \
+	        if (w == "passed") p += $$(i-1); else if (w == "failed") f += $$(i-1); else if (w == "ignored") s += $$(i-1); } } \
+	     END { printf "\ncargo test: %d \"test result\" lines (full log: target/test-output.log)\n", n; \
+	           printf "summary: %d passed, %d failed, %d skipped\n", p, f, s }' target/test-output.log; \
+	exit $$status
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+bench: setup
+	cargo bench --workspace
+	@if compgen -G 'bench/results/*.json' >/dev/null; then \
+	    echo "bench results:"; ls -l bench/results/*.json; \
+	else \
+	    echo "no bench/results/*.json written"; \
+	fi
+
+smoke:
+	deploy/local/smoke.sh
+
+k8s-check:
+	deploy/k8s-check.sh
+
+fmt:
+	cargo fmt --all
+
+# Test databases are created by testkit as $(TEST_DB_PREFIX)*; a crashed test run can leave some.
+clean-test-dbs:
+	@printf '%s\n' \
+	    "SELECT format('ALTER DATABASE %I IS_TEMPLATE false', datname) FROM pg_database WHERE starts_with(datname, '$(TEST_DB_PREFIX)') AND datistemplate \gexec" \
+	    "SELECT format('DROP DATABASE %I WITH (FORCE)', datname) FROM pg_database WHERE starts_with(datname, '$(TEST_DB_PREFIX)') \gexec" \
+	    "SELECT 'test databases left: ' || count(*) FROM pg_database WHERE starts_with(datname, '$(TEST_DB_PREFIX)');" \
+	  | psql "$(TEST_DATABASE_ADMIN_URL)" -X -q -At -v ON_ERROR_STOP=1

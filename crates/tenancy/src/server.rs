@@ -1,0 +1,31 @@
+//! The standard wiring of a tenant-serving service: platform pools, the `AuthState` for the
+//! extractors and the tenant `Db`, registered as app data around the service's own routes.
+
+use actix_web::web;
+use servicekit::http::HttpServerHandle;
+use servicekit::ops::Ops;
+use servicekit::{CommonSettings, Platform};
+
+use crate::extract::AuthState;
+use crate::tx::Db;
+
+/// Builds the HTTP server of a service. `openapi` is the service's generated document (JSON);
+/// `routes` registers its handlers, which can extract `web::Data<Db>`, `Tenant`, `ServiceCaller`.
+pub fn build<F>(settings: &CommonSettings, openapi: String, routes: F) -> anyhow::Result<HttpServerHandle>
+where
+    F: Fn(&mut web::ServiceConfig) + Send + Clone + 'static,
+{
+    let platform = Platform::connect(settings)?;
+    let auth = web::Data::new(AuthState::from_settings(settings, platform.redis.clone()));
+    let db = web::Data::new(Db::new(platform.pg.clone()));
+    let ops = Ops {
+        service: settings.service.name,
+        checks: platform.readiness_checks(),
+        metrics: servicekit::telemetry::metrics_handle(),
+        openapi,
+    };
+    servicekit::http::build(settings, ops, move |cfg| {
+        cfg.app_data(auth.clone()).app_data(db.clone());
+        routes(cfg);
+    })
+}

@@ -1,0 +1,64 @@
+//! The tenant-scoped transaction: every tenant query runs inside one transaction whose first
+//! statement is `set_config('app.org_id', $1, true)` — transaction-local, so a pooled connection
+//! never carries a tenant into the next request, and RLS filters every row by it.
+
+use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl as _};
+use futures_util::future::BoxFuture;
+use servicekit::db::{PgPool, PoolUnavailable, checkout};
+
+use crate::ids::OrgId;
+
+/// Sets the tenant for the current transaction (bound parameter, `is_local = true`).
+pub async fn set_tenant(conn: &mut AsyncPgConnection, org: OrgId) -> diesel::QueryResult<()> {
+    diesel::sql_query("SELECT set_config('app.org_id', $1, true)")
+        .bind::<diesel::sql_types::Text, _>(org.to_string())
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
+#[derive(Clone)]
+pub struct Db {
+    pool: PgPool,
+}
+
+impl Db {
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Runs `work` in a transaction scoped to `org`: commit on `Ok`, roll back on `Err`.
+    ///
+    /// ```ignore
+    /// db.tenant_tx(org, |tx| Box::pin(async move { store::services::list(tx, &q).await })).await?
+    /// ```
+    pub async fn tenant_tx<T, E, F>(&self, org: OrgId, work: F) -> Result<T, E>
+    where
+        F: for<'c> FnOnce(&'c mut AsyncPgConnection) -> BoxFuture<'c, Result<T, E>> + Send,
+        E: From<diesel::result::Error> + From<PoolUnavailable> + Send,
+        T: Send,
+    {
+        let mut conn = checkout(&self.pool).await?;
+        conn.transaction(async move |c| {
+            set_tenant(c, org).await?;
+            work(c).await
+        })
+        .await
+    }
+
+    /// A transaction with no tenant set, for system tables only (outbox relay, inbox, routing
+    /// lookups before the org is known). Tenant tables read here return zero rows.
+    pub async fn system_tx<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        F: for<'c> FnOnce(&'c mut AsyncPgConnection) -> BoxFuture<'c, Result<T, E>> + Send,
+        E: From<diesel::result::Error> + From<PoolUnavailable> + Send,
+        T: Send,
+    {
+        let mut conn = checkout(&self.pool).await?;
+        conn.transaction(async move |c| work(c).await).await
+    }
+}

@@ -1,0 +1,80 @@
+//! `spawn_app::<S>()`: any service on port 0 against its own fresh database, a unique Redis
+//! prefix, and the test JWKS server; the server stops and the database is dropped with the app.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use servicekit::cli::Service;
+
+use crate::auth::{AUDIENCE, ISSUER, SERVICE_AUDIENCE, TestAuth};
+use crate::config::{amqp_url, redis_url};
+use crate::db::TestDb;
+
+pub struct TestApp<S: Service> {
+    pub address: String,
+    pub port: u16,
+    pub client: reqwest::Client,
+    pub auth: Arc<TestAuth>,
+    pub settings: S::Settings,
+    pub redis_prefix: String,
+    server: actix_web::dev::ServerHandle,
+    // Declared last: dropped after the server is told to stop.
+    pub db: TestDb,
+}
+
+impl<S: Service> TestApp<S> {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+}
+
+impl<S: Service> Drop for TestApp<S> {
+    fn drop(&mut self) {
+        // `stop` sends the command eagerly; the returned future only waits for completion.
+        drop(self.server.stop(false));
+    }
+}
+
+/// Spawns service `S` with test defaults.
+pub async fn spawn_app<S: Service>() -> TestApp<S> {
+    spawn_app_with::<S>(Arc::new(TestAuth::start().await), &[]).await
+}
+
+/// Spawns service `S` with the given auth fixture and extra settings (`("KEY", "value")`).
+pub async fn spawn_app_with<S: Service>(auth: Arc<TestAuth>, overrides: &[(&str, &str)]) -> TestApp<S> {
+    let db = TestDb::new(S::INFO, S::MIGRATIONS).await.expect("create test database");
+    let redis_prefix = crate::unique_prefix();
+    let mut env: HashMap<String, String> = HashMap::from([
+        ("VOXANNE_ENV".into(), "test".into()),
+        ("APP_PORT".into(), "0".into()),
+        ("HTTP_WORKERS".into(), "1".into()),
+        ("DB_POOL_SIZE".into(), "4".into()),
+        ("DATABASE_URL".into(), db.service_url()),
+        ("MIGRATION_DATABASE_URL".into(), db.owner_url()),
+        ("REDIS_URL".into(), redis_url()),
+        ("REDIS_PREFIX".into(), redis_prefix.clone()),
+        ("AMQP_URL".into(), amqp_url()),
+        ("JWKS_URL".into(), auth.jwks_url()),
+        ("JWT_ISSUER".into(), ISSUER.into()),
+        ("JWT_AUDIENCE".into(), AUDIENCE.into()),
+        ("SERVICE_JWT_AUDIENCE".into(), SERVICE_AUDIENCE.into()),
+        ("RUST_LOG".into(), "info".into()),
+    ]);
+    for (k, v) in overrides {
+        env.insert((*k).to_string(), (*v).to_string());
+    }
+    let settings = S::settings(&|k| env.get(k).cloned()).expect("test settings are valid");
+    let handle = S::build(settings.clone()).await.expect("build app");
+    let server = handle.server.handle();
+    tokio::spawn(handle.server);
+    TestApp {
+        address: format!("http://127.0.0.1:{}", handle.port),
+        port: handle.port,
+        client: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client"),
+        auth,
+        settings,
+        redis_prefix,
+        server,
+        db,
+    }
+}

@@ -1,0 +1,134 @@
+//! Test databases: per service, a template is migrated once per test process; each test gets a
+//! clone (`CREATE DATABASE … TEMPLATE …`) that is dropped when the `TestDb` is dropped. Databases
+//! left by dead test processes (name carries the pid) are swept when the first template is built.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, LazyLock, Mutex};
+
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+use diesel_migrations::EmbeddedMigrations;
+use secrecy::SecretString;
+use servicekit::ServiceInfo;
+use tokio::sync::OnceCell;
+
+use crate::config::{admin_url, url_for};
+
+const ROLES_SQL: &str = include_str!("../../../deploy/postgres/roles.sql");
+const SCHEMAS_SQL: &str = include_str!("../../../deploy/postgres/schemas.sql");
+
+type Templates = Mutex<HashMap<&'static str, Arc<OnceCell<String>>>>;
+static TEMPLATES: LazyLock<Templates> = LazyLock::new(Default::default);
+static SWEPT: OnceCell<()> = OnceCell::const_new();
+static CLONE_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+pub struct TestDb {
+    pub name: String,
+    pub schema: &'static str,
+}
+
+impl TestDb {
+    /// A fresh database with `service`'s migrations applied.
+    pub async fn new(service: ServiceInfo, migrations: EmbeddedMigrations) -> anyhow::Result<Self> {
+        let template = template_for(service, migrations).await?;
+        let name = format!("vxt_{}_{}_{}", std::process::id(), service.schema, COUNTER.fetch_add(1, Ordering::Relaxed));
+        {
+            // Postgres refuses a clone while another session uses the template; serialize ours.
+            let _g = CLONE_LOCK.lock().await;
+            let mut admin = AsyncPgConnection::establish(&admin_url()).await?;
+            admin.batch_execute(&format!("CREATE DATABASE \"{name}\" TEMPLATE \"{template}\"")).await?;
+        }
+        // Per-database role settings (search_path) are not copied by CREATE DATABASE.
+        let mut conn = AsyncPgConnection::establish(&url_for("postgres", &name)).await?;
+        conn.batch_execute(SCHEMAS_SQL).await?;
+        Ok(TestDb { name, schema: service.schema })
+    }
+
+    /// The service's runtime login (`svc_<schema>`): no superuser, no BYPASSRLS.
+    pub fn service_url(&self) -> String {
+        url_for(&format!("svc_{}", self.schema), &self.name)
+    }
+
+    /// The schema owner (migrations only).
+    pub fn owner_url(&self) -> String {
+        url_for(&format!("{}_owner", self.schema), &self.name)
+    }
+
+    /// A superuser connection to this database (for test setup and catalog checks only).
+    pub fn admin_url(&self) -> String {
+        url_for("postgres", &self.name)
+    }
+
+    pub async fn service_conn(&self) -> anyhow::Result<AsyncPgConnection> {
+        Ok(AsyncPgConnection::establish(&self.service_url()).await?)
+    }
+
+    pub async fn admin_conn(&self) -> anyhow::Result<AsyncPgConnection> {
+        Ok(AsyncPgConnection::establish(&self.admin_url()).await?)
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Drop runs inside the test's runtime: do the async cleanup on a thread of its own.
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+            rt.block_on(async move {
+                if let Ok(mut admin) = AsyncPgConnection::establish(&admin_url()).await {
+                    let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+async fn template_for(service: ServiceInfo, migrations: EmbeddedMigrations) -> anyhow::Result<String> {
+    let cell = {
+        let mut map = TEMPLATES.lock().map_err(|_| anyhow::anyhow!("template registry poisoned"))?;
+        map.entry(service.schema).or_default().clone()
+    };
+    cell.get_or_try_init(|| build_template(service, migrations)).await.cloned()
+}
+
+async fn build_template(service: ServiceInfo, migrations: EmbeddedMigrations) -> anyhow::Result<String> {
+    SWEPT.get_or_init(sweep_leftovers).await;
+    let name = format!("vxt_{}_tpl_{}", std::process::id(), service.schema);
+    let mut admin = AsyncPgConnection::establish(&admin_url()).await?;
+    admin.batch_execute(ROLES_SQL).await?;
+    admin.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await?;
+    admin.batch_execute(&format!("CREATE DATABASE \"{name}\"")).await?;
+    {
+        let mut tpl = AsyncPgConnection::establish(&url_for("postgres", &name)).await?;
+        tpl.batch_execute(SCHEMAS_SQL).await?;
+    }
+    let owner = SecretString::from(url_for(&format!("{}_owner", service.schema), &name));
+    servicekit::migrate::run(&owner, service.schema, migrations).await?;
+    Ok(name)
+}
+
+#[derive(diesel::QueryableByName)]
+struct DbName {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    datname: String,
+}
+
+/// Drops `vxt_<pid>_…` databases whose process is gone (killed runs never reach their Drop).
+async fn sweep_leftovers() {
+    let Ok(mut admin) = AsyncPgConnection::establish(&admin_url()).await else { return };
+    let Ok(rows) = diesel::sql_query("SELECT datname FROM pg_database WHERE datname LIKE 'vxt\\_%'")
+        .load::<DbName>(&mut admin)
+        .await
+    else {
+        return;
+    };
+    for row in rows {
+        let pid = row.datname.split('_').nth(1).and_then(|p| p.parse::<u32>().ok());
+        let alive = pid.is_some_and(|p| std::path::Path::new(&format!("/proc/{p}")).exists());
+        if !alive {
+            let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", row.datname)).await;
+        }
+    }
+}

@@ -1,0 +1,3 @@
+//! Pure calendar types and rules (no I/O).
+
+pub mod service;

@@ -1,0 +1,37 @@
+//! Builds the lead-scoring service: settings, migrations, OpenAPI document and routes.
+
+use diesel_migrations::{EmbeddedMigrations, embed_migrations};
+use servicekit::cli::Service;
+use servicekit::config::{CommonSettings, ConfigError, ServiceInfo};
+use servicekit::http::HttpServerHandle;
+use utoipa::OpenApi;
+
+use crate::config::{INFO, Settings};
+use crate::routes;
+
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/leads");
+
+#[derive(OpenApi)]
+#[openapi(info(title = "Voxanne lead-scoring", description = "Contacts, lead scores with reasons and pipeline stages."))]
+struct ApiDoc;
+
+pub struct LeadScoring;
+
+impl Service for LeadScoring {
+    const INFO: ServiceInfo = INFO;
+    const MIGRATIONS: EmbeddedMigrations = MIGRATIONS;
+    type Settings = Settings;
+
+    fn settings(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Settings, ConfigError> {
+        Settings::from_lookup(lookup)
+    }
+
+    fn common(settings: &Settings) -> &CommonSettings {
+        &settings.common
+    }
+
+    async fn build(settings: Settings) -> anyhow::Result<HttpServerHandle> {
+        let openapi = servicekit::ops::openapi_json(ApiDoc::openapi());
+        tenancy::server::build(&settings.common, openapi, routes::configure)
+    }
+}

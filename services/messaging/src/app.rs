@@ -1,0 +1,37 @@
+//! Builds the messaging service: settings, migrations, OpenAPI document and routes.
+
+use diesel_migrations::{EmbeddedMigrations, embed_migrations};
+use servicekit::cli::Service;
+use servicekit::config::{CommonSettings, ConfigError, ServiceInfo};
+use servicekit::http::HttpServerHandle;
+use utoipa::OpenApi;
+
+use crate::config::{INFO, Settings};
+use crate::routes;
+
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/messaging");
+
+#[derive(OpenApi)]
+#[openapi(info(title = "Voxanne messaging", description = "SMS and WhatsApp through each org's Twilio, templates, reminders and opt-outs."))]
+struct ApiDoc;
+
+pub struct Messaging;
+
+impl Service for Messaging {
+    const INFO: ServiceInfo = INFO;
+    const MIGRATIONS: EmbeddedMigrations = MIGRATIONS;
+    type Settings = Settings;
+
+    fn settings(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Settings, ConfigError> {
+        Settings::from_lookup(lookup)
+    }
+
+    fn common(settings: &Settings) -> &CommonSettings {
+        &settings.common
+    }
+
+    async fn build(settings: Settings) -> anyhow::Result<HttpServerHandle> {
+        let openapi = servicekit::ops::openapi_json(ApiDoc::openapi());
+        tenancy::server::build(&settings.common, openapi, routes::configure)
+    }
+}
