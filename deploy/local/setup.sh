@@ -131,6 +131,9 @@ if ! pg_up; then
         as_root pg_createcluster "$v" main >/dev/null
         pg_version=$v
     fi
+    if pg_ctlcluster "$pg_version" main status >/dev/null 2>&1; then
+        die "PostgreSQL $pg_version/main is running but not reachable on 127.0.0.1:5432: check listen_addresses and port in /etc/postgresql/$pg_version/main/postgresql.conf"
+    fi
     say "starting PostgreSQL $pg_version/main"
     # pg_ctlcluster itself redirects to systemctl only when systemd is running.
     as_root pg_ctlcluster "$pg_version" main start \

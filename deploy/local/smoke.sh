@@ -94,4 +94,5 @@ done
 
 echo
 echo "smoke: $pass passed, $fail failed"
+if [ "$pass" -eq 0 ]; then echo "smoke: nothing answered -- is 'make run' running?"; fi
 [ "$fail" -eq 0 ]

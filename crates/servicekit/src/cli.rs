@@ -26,7 +26,7 @@ pub enum Command {
 /// What a service provides to the shared entry point and to `testkit::spawn_app`.
 pub trait Service: 'static {
     const INFO: ServiceInfo;
-    const MIGRATIONS: EmbeddedMigrations;
+    const MIGRATIONS: &'static EmbeddedMigrations;
     type Settings: Send + Clone + 'static;
     /// Reads the service's settings through `lookup` (the environment, or a map in tests).
     fn settings(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self::Settings, ConfigError>;

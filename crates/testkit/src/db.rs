@@ -17,7 +17,7 @@ use crate::config::{admin_url, url_for};
 const ROLES_SQL: &str = include_str!("../../../deploy/postgres/roles.sql");
 const SCHEMAS_SQL: &str = include_str!("../../../deploy/postgres/schemas.sql");
 
-type Templates = Mutex<HashMap<&'static str, Arc<OnceCell<String>>>>;
+type Templates = Mutex<HashMap<String, Arc<OnceCell<String>>>>;
 static TEMPLATES: LazyLock<Templates> = LazyLock::new(Default::default);
 static SWEPT: OnceCell<()> = OnceCell::const_new();
 static CLONE_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -25,14 +25,22 @@ static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 pub struct TestDb {
     pub name: String,
+    /// The schema of the (first) service this database was made for.
     pub schema: &'static str,
 }
 
 impl TestDb {
     /// A fresh database with `service`'s migrations applied.
-    pub async fn new(service: ServiceInfo, migrations: EmbeddedMigrations) -> anyhow::Result<Self> {
-        let template = template_for(service, migrations).await?;
-        let name = format!("vxt_{}_{}_{}", std::process::id(), service.schema, COUNTER.fetch_add(1, Ordering::Relaxed));
+    pub async fn new(service: ServiceInfo, migrations: &'static EmbeddedMigrations) -> anyhow::Result<Self> {
+        Self::for_services(&[(service, migrations)]).await
+    }
+
+    /// A fresh database with the migrations of several services applied (each as its owner).
+    pub async fn for_services(services: &[(ServiceInfo, &'static EmbeddedMigrations)]) -> anyhow::Result<Self> {
+        let first = services.first().ok_or_else(|| anyhow::anyhow!("no service given"))?.0;
+        let key: String = services.iter().map(|(s, _)| s.schema).collect::<Vec<_>>().join("_");
+        let template = template_for(key.clone(), services).await?;
+        let name = format!("vxt_{}_{}_{}", std::process::id(), key, COUNTER.fetch_add(1, Ordering::Relaxed));
         {
             // Postgres refuses a clone while another session uses the template; serialize ours.
             let _g = CLONE_LOCK.lock().await;
@@ -42,7 +50,7 @@ impl TestDb {
         // Per-database role settings (search_path) are not copied by CREATE DATABASE.
         let mut conn = AsyncPgConnection::establish(&url_for("postgres", &name)).await?;
         conn.batch_execute(SCHEMAS_SQL).await?;
-        Ok(TestDb { name, schema: service.schema })
+        Ok(TestDb { name, schema: first.schema })
     }
 
     /// The service's runtime login (`svc_<schema>`): no superuser, no BYPASSRLS.
@@ -53,6 +61,11 @@ impl TestDb {
     /// The schema owner (migrations only).
     pub fn owner_url(&self) -> String {
         url_for(&format!("{}_owner", self.schema), &self.name)
+    }
+
+    /// Any role of this database (e.g. `svc_leads`).
+    pub fn url_as(&self, role: &str) -> String {
+        url_for(role, &self.name)
     }
 
     /// A superuser connection to this database (for test setup and catalog checks only).
@@ -85,17 +98,17 @@ impl Drop for TestDb {
     }
 }
 
-async fn template_for(service: ServiceInfo, migrations: EmbeddedMigrations) -> anyhow::Result<String> {
+async fn template_for(key: String, services: &[(ServiceInfo, &'static EmbeddedMigrations)]) -> anyhow::Result<String> {
     let cell = {
         let mut map = TEMPLATES.lock().map_err(|_| anyhow::anyhow!("template registry poisoned"))?;
-        map.entry(service.schema).or_default().clone()
+        map.entry(key.clone()).or_default().clone()
     };
-    cell.get_or_try_init(|| build_template(service, migrations)).await.cloned()
+    cell.get_or_try_init(|| build_template(key, services)).await.cloned()
 }
 
-async fn build_template(service: ServiceInfo, migrations: EmbeddedMigrations) -> anyhow::Result<String> {
+async fn build_template(key: String, services: &[(ServiceInfo, &'static EmbeddedMigrations)]) -> anyhow::Result<String> {
     SWEPT.get_or_init(sweep_leftovers).await;
-    let name = format!("vxt_{}_tpl_{}", std::process::id(), service.schema);
+    let name = format!("vxt_{}_tpl_{}", std::process::id(), key);
     let mut admin = AsyncPgConnection::establish(&admin_url()).await?;
     admin.batch_execute(ROLES_SQL).await?;
     admin.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await?;
@@ -104,8 +117,10 @@ async fn build_template(service: ServiceInfo, migrations: EmbeddedMigrations) ->
         let mut tpl = AsyncPgConnection::establish(&url_for("postgres", &name)).await?;
         tpl.batch_execute(SCHEMAS_SQL).await?;
     }
-    let owner = SecretString::from(url_for(&format!("{}_owner", service.schema), &name));
-    servicekit::migrate::run(&owner, service.schema, migrations).await?;
+    for (service, migrations) in services {
+        let owner = SecretString::from(url_for(&format!("{}_owner", service.schema), &name));
+        servicekit::migrate::run(&owner, service.schema, migrations).await?;
+    }
     Ok(name)
 }
 

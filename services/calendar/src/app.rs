@@ -27,7 +27,7 @@ pub struct Calendar;
 
 impl Service for Calendar {
     const INFO: ServiceInfo = INFO;
-    const MIGRATIONS: EmbeddedMigrations = MIGRATIONS;
+    const MIGRATIONS: &'static EmbeddedMigrations = &MIGRATIONS;
     type Settings = Settings;
 
     fn settings(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Settings, ConfigError> {

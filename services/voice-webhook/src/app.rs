@@ -19,7 +19,7 @@ pub struct VoiceWebhook;
 
 impl Service for VoiceWebhook {
     const INFO: ServiceInfo = INFO;
-    const MIGRATIONS: EmbeddedMigrations = MIGRATIONS;
+    const MIGRATIONS: &'static EmbeddedMigrations = &MIGRATIONS;
     type Settings = Settings;
 
     fn settings(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Settings, ConfigError> {

@@ -1,0 +1,21 @@
+//! Platform tests against the real Postgres, Redis and RabbitMQ: tenant isolation in the
+//! database, the catalog rules every migration must follow, and every service's ops surface.
+
+mod catalog;
+mod ops;
+mod rls;
+
+use diesel_migrations::EmbeddedMigrations;
+use servicekit::ServiceInfo;
+use servicekit::cli::Service;
+
+/// Every service with its migrations, as the catalog test applies them.
+pub fn all_services() -> Vec<(ServiceInfo, &'static EmbeddedMigrations)> {
+    vec![
+        (auth::AuthService::INFO, auth::AuthService::MIGRATIONS),
+        (voice_webhook::VoiceWebhook::INFO, voice_webhook::VoiceWebhook::MIGRATIONS),
+        (calendar::Calendar::INFO, calendar::Calendar::MIGRATIONS),
+        (messaging::Messaging::INFO, messaging::Messaging::MIGRATIONS),
+        (lead_scoring::LeadScoring::INFO, lead_scoring::LeadScoring::MIGRATIONS),
+    ]
+}

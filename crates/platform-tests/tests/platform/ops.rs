@@ -1,0 +1,96 @@
+//! Every service's operational surface: /health, /ready, /metrics, /openapi.json, `x-served-by`,
+//! problem+json for unknown routes; and /ready telling the truth when Postgres is away.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use servicekit::cli::Service;
+use testkit::{TestAuth, spawn_app, spawn_app_with};
+
+async fn ready_eventually<S: Service>(app: &testkit::TestApp<S>) -> (u16, Value) {
+    // The broker connection is made in the background; give it a moment on a cold start.
+    let mut last = (0, Value::Null);
+    for _ in 0..50 {
+        let r = app.client.get(app.url("/ready")).send().await.unwrap();
+        last = (r.status().as_u16(), r.json().await.unwrap());
+        if last.0 == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    last
+}
+
+async fn check_ops_surface<S: Service>() {
+    let app = spawn_app::<S>().await;
+    let name = S::INFO.name;
+
+    let r = app.client.get(app.url("/health")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-served-by"], name);
+
+    let (status, body) = ready_eventually(&app).await;
+    assert_eq!(status, 200, "{name} /ready: {body}");
+    assert_eq!(body, serde_json::json!({"database": true, "redis": true, "bus": true}));
+
+    let r = app.client.get(app.url("/openapi.json")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let doc: Value = r.json().await.unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."), "{doc}");
+    assert!(doc["paths"]["/ready"].is_object(), "generated document lists the ops paths");
+    assert!(doc["info"]["title"].as_str().unwrap().contains(name));
+
+    let r = app.client.get(app.url("/api/definitely/not/here")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(r.headers()["x-served-by"], name);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    let p: Value = r.json().await.unwrap();
+    assert_eq!(p["code"], "route_not_found");
+    assert_eq!(p["status"], 404);
+
+    let r = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let text = r.text().await.unwrap();
+    assert!(text.contains("http_requests_total"), "{text}");
+    assert!(text.contains("http_request_duration_seconds_bucket"), "{text}");
+}
+
+#[tokio::test]
+async fn auth_serves_its_ops_surface() {
+    check_ops_surface::<auth::AuthService>().await;
+}
+
+#[tokio::test]
+async fn voice_webhook_serves_its_ops_surface() {
+    check_ops_surface::<voice_webhook::VoiceWebhook>().await;
+}
+
+#[tokio::test]
+async fn calendar_serves_its_ops_surface() {
+    check_ops_surface::<calendar::Calendar>().await;
+}
+
+#[tokio::test]
+async fn messaging_serves_its_ops_surface() {
+    check_ops_surface::<messaging::Messaging>().await;
+}
+
+#[tokio::test]
+async fn lead_scoring_serves_its_ops_surface() {
+    check_ops_surface::<lead_scoring::LeadScoring>().await;
+}
+
+#[tokio::test]
+async fn ready_is_503_and_names_the_database_when_postgres_is_unreachable() {
+    let auth = Arc::new(TestAuth::start().await);
+    // Port 1 on loopback: nothing listens there.
+    let app = spawn_app_with::<calendar::Calendar>(auth, &[("DATABASE_URL", "postgres://svc_calendar@127.0.0.1:1/voxanne")]).await;
+    let r = app.client.get(app.url("/ready")).send().await.unwrap();
+    assert_eq!(r.status(), 503);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["database"], false, "{body}");
+    assert_eq!(body["redis"], true, "{body}");
+    // Liveness is unaffected: the process is up.
+    assert_eq!(app.client.get(app.url("/health")).send().await.unwrap().status(), 200);
+}
