@@ -80,7 +80,10 @@ not_routed=(
     "/api/auth/../../internal/anything"
     "/api/auth/%2e%2e/%2e%2e/internal/anything"
     "/api/voice/..%2f..%2finternal/anything"
-    "/api/leads/%2Finternal/anything"
+    "/internal/../api/voice/smoke"
+    "//internal/../api/leads/smoke"
+    "/%69nternal/../api/auth/smoke"
+    "/%2Finternal/../api/calendar/smoke"
     "/smoke-unknown-route"
 )
 for path in "${not_routed[@]}"; do

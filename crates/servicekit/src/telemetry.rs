@@ -72,7 +72,7 @@ where
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
     let fmt = tracing_subscriber::fmt::layer()
         .json()
-        .with_current_span(false)
+        .with_current_span(true)
         .with_span_list(false)
         .flatten_event(true)
         // One line per request when its root span closes (method, route, status, latency).
