@@ -46,7 +46,10 @@ pub fn main<S: Service>() -> anyhow::Result<()> {
             std::process::exit(2);
         }
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().worker_threads(2).build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .worker_threads(2)
+        .build()?;
     runtime.block_on(async move {
         let common = S::common(&settings).clone();
         let guard = crate::telemetry::init(S::INFO.name, &common.log_filter, common.otlp_endpoint.as_deref())?;

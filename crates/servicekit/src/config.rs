@@ -103,16 +103,42 @@ impl CommonSettings {
                 Environment::Local
             }
         };
-        let port = parse(&mut errors, "APP_PORT", get("APP_PORT"), service.default_port);
+        let port = parse(
+            &mut errors,
+            "APP_PORT",
+            get("APP_PORT"),
+            service.default_port,
+        );
         let db_pool_size = parse(&mut errors, "DB_POOL_SIZE", get("DB_POOL_SIZE"), 16usize);
-        let body_limit = parse(&mut errors, "BODY_LIMIT_BYTES", get("BODY_LIMIT_BYTES"), 262_144usize);
+        let body_limit = parse(
+            &mut errors,
+            "BODY_LIMIT_BYTES",
+            get("BODY_LIMIT_BYTES"),
+            262_144usize,
+        );
         if body_limit == 0 || body_limit > 16 * 1024 * 1024 {
             errors.push("BODY_LIMIT_BYTES must be between 1 and 16777216".into());
         }
-        let http_workers = parse(&mut errors, "HTTP_WORKERS", get("HTTP_WORKERS"), 2usize).clamp(1, 64);
-        let leeway = parse(&mut errors, "JWT_LEEWAY_SECS", get("JWT_LEEWAY_SECS"), 30u64);
-        let min_refetch = parse(&mut errors, "JWKS_MIN_REFETCH_SECS", get("JWKS_MIN_REFETCH_SECS"), 10u64);
-        let max_age = parse(&mut errors, "JWKS_MAX_AGE_SECS", get("JWKS_MAX_AGE_SECS"), 300u64);
+        let http_workers =
+            parse(&mut errors, "HTTP_WORKERS", get("HTTP_WORKERS"), 2usize).clamp(1, 64);
+        let leeway = parse(
+            &mut errors,
+            "JWT_LEEWAY_SECS",
+            get("JWT_LEEWAY_SECS"),
+            30u64,
+        );
+        let min_refetch = parse(
+            &mut errors,
+            "JWKS_MIN_REFETCH_SECS",
+            get("JWKS_MIN_REFETCH_SECS"),
+            10u64,
+        );
+        let max_age = parse(
+            &mut errors,
+            "JWKS_MAX_AGE_SECS",
+            get("JWKS_MAX_AGE_SECS"),
+            300u64,
+        );
 
         let keys = match get("ENCRYPTION_KEYS") {
             Some(spec) => KeyRing::parse(&spec).unwrap_or_else(|e| {
@@ -127,7 +153,8 @@ impl CommonSettings {
         };
 
         let default_db = format!("postgres://svc_{}@127.0.0.1:5432/voxanne", service.schema);
-        let default_migration_db = format!("postgres://{}_owner@127.0.0.1:5432/voxanne", service.schema);
+        let default_migration_db =
+            format!("postgres://{}_owner@127.0.0.1:5432/voxanne", service.schema);
         let audience: Vec<String> = get("JWT_AUDIENCE")
             .unwrap_or_else(|| "authenticated".into())
             .split(',')
@@ -147,7 +174,9 @@ impl CommonSettings {
                 get("MIGRATION_DATABASE_URL").unwrap_or(default_migration_db),
             ),
             db_pool_size,
-            redis_url: SecretString::from(get("REDIS_URL").unwrap_or_else(|| "redis://127.0.0.1:6379".into())),
+            redis_url: SecretString::from(
+                get("REDIS_URL").unwrap_or_else(|| "redis://127.0.0.1:6379".into()),
+            ),
             redis_prefix: get("REDIS_PREFIX").unwrap_or_else(|| "vx:".into()),
             amqp_url: SecretString::from(
                 get("AMQP_URL").unwrap_or_else(|| "amqp://guest:guest@127.0.0.1:5672/%2f".into()),
@@ -155,9 +184,11 @@ impl CommonSettings {
             jwt: JwtSettings {
                 jwks_url: get("JWKS_URL")
                     .unwrap_or_else(|| "http://127.0.0.1:8081/.well-known/jwks.json".into()),
-                issuer: get("JWT_ISSUER").unwrap_or_else(|| "http://127.0.0.1:8080/api/auth".into()),
+                issuer: get("JWT_ISSUER")
+                    .unwrap_or_else(|| "http://127.0.0.1:8080/api/auth".into()),
                 audience,
-                service_audience: get("SERVICE_JWT_AUDIENCE").unwrap_or_else(|| "voxanne-internal".into()),
+                service_audience: get("SERVICE_JWT_AUDIENCE")
+                    .unwrap_or_else(|| "voxanne-internal".into()),
                 leeway: Duration::from_secs(leeway),
                 jwks_min_refetch: Duration::from_secs(min_refetch),
                 jwks_max_age: Duration::from_secs(max_age),
@@ -169,28 +200,53 @@ impl CommonSettings {
             http_workers,
         };
         for (name, url, schemes) in [
-            ("DATABASE_URL", &settings.database_url, &["postgres", "postgresql"][..]),
-            ("MIGRATION_DATABASE_URL", &settings.migration_database_url, &["postgres", "postgresql"][..]),
+            (
+                "DATABASE_URL",
+                &settings.database_url,
+                &["postgres", "postgresql"][..],
+            ),
+            (
+                "MIGRATION_DATABASE_URL",
+                &settings.migration_database_url,
+                &["postgres", "postgresql"][..],
+            ),
             ("REDIS_URL", &settings.redis_url, &["redis", "rediss"][..]),
             ("AMQP_URL", &settings.amqp_url, &["amqp", "amqps"][..]),
         ] {
             let scheme = url.expose_secret().split("://").next().unwrap_or_default();
             if !url.expose_secret().contains("://") || !schemes.contains(&scheme) {
-                errors.push(format!("{name} must be a URL with scheme {}", schemes.join(" or ")));
+                errors.push(format!(
+                    "{name} must be a URL with scheme {}",
+                    schemes.join(" or ")
+                ));
             }
         }
-        if !settings.jwt.jwks_url.starts_with("http://") && !settings.jwt.jwks_url.starts_with("https://") {
+        if !settings.jwt.jwks_url.starts_with("http://")
+            && !settings.jwt.jwks_url.starts_with("https://")
+        {
             errors.push("JWKS_URL must be an http(s) URL".into());
         }
-        if errors.is_empty() { Ok(settings) } else { Err(ConfigError(errors)) }
+        if errors.is_empty() {
+            Ok(settings)
+        } else {
+            Err(ConfigError(errors))
+        }
     }
 
-    pub fn from_map(service: ServiceInfo, map: &HashMap<&str, String>) -> Result<Self, ConfigError> {
+    pub fn from_map(
+        service: ServiceInfo,
+        map: &HashMap<&str, String>,
+    ) -> Result<Self, ConfigError> {
         Self::from_lookup(service, &|k| map.get(k).cloned())
     }
 }
 
-fn parse<T: std::str::FromStr>(errors: &mut Vec<String>, name: &str, raw: Option<String>, default: T) -> T {
+fn parse<T: std::str::FromStr>(
+    errors: &mut Vec<String>,
+    name: &str,
+    raw: Option<String>,
+    default: T,
+) -> T {
     match raw {
         None => default,
         Some(v) => v.trim().parse().unwrap_or_else(|_| {
@@ -204,16 +260,31 @@ fn parse<T: std::str::FromStr>(errors: &mut Vec<String>, name: &str, raw: Option
 mod tests {
     use super::*;
 
-    const SVC: ServiceInfo = ServiceInfo { name: "calendar", schema: "calendar", default_port: 8083 };
+    const SVC: ServiceInfo = ServiceInfo {
+        name: "calendar",
+        schema: "calendar",
+        default_port: 8083,
+    };
 
     #[test]
     fn defaults_are_local_and_safe() {
         let s = CommonSettings::from_lookup(SVC, &|_| None).unwrap();
         assert_eq!(s.port, 8083);
         assert_eq!(s.environment, Environment::Local);
-        assert!(s.database_url.expose_secret().starts_with("postgres://svc_calendar@"));
-        assert!(s.migration_database_url.expose_secret().starts_with("postgres://calendar_owner@"));
-        assert!(!format!("{s:?}").contains("guest:guest"), "Debug must not print credentials");
+        assert!(
+            s.database_url
+                .expose_secret()
+                .starts_with("postgres://svc_calendar@")
+        );
+        assert!(
+            s.migration_database_url
+                .expose_secret()
+                .starts_with("postgres://calendar_owner@")
+        );
+        assert!(
+            !format!("{s:?}").contains("guest:guest"),
+            "Debug must not print credentials"
+        );
     }
 
     #[test]
@@ -228,6 +299,9 @@ mod tests {
         let text = err.to_string();
         assert!(text.contains("APP_PORT"), "{text}");
         assert!(text.contains("REDIS_URL"), "{text}");
-        assert!(text.contains("ENCRYPTION_KEYS is required in production"), "{text}");
+        assert!(
+            text.contains("ENCRYPTION_KEYS is required in production"),
+            "{text}"
+        );
     }
 }

@@ -45,26 +45,46 @@ impl fmt::Debug for KeyRing {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut ids: Vec<_> = self.keys.keys().collect();
         ids.sort();
-        f.debug_struct("KeyRing").field("current", &self.current).field("key_ids", &ids).finish()
+        f.debug_struct("KeyRing")
+            .field("current", &self.current)
+            .field("key_ids", &ids)
+            .finish()
     }
 }
 
 impl KeyRing {
     /// Builds a ring from `(key id, 32-byte key)` pairs; the first is the one new data is sealed with.
     pub fn new(keys: Vec<(String, Vec<u8>)>) -> Result<Self, CryptoError> {
-        let current = keys.first().map(|(id, _)| id.clone()).ok_or_else(|| CryptoError::BadKeyRing("no keys".into()))?;
+        let current = keys
+            .first()
+            .map(|(id, _)| id.clone())
+            .ok_or_else(|| CryptoError::BadKeyRing("no keys".into()))?;
         let mut map = HashMap::new();
         for (id, raw) in keys {
-            if id.is_empty() || id.len() > 32 || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-                return Err(CryptoError::BadKeyRing(format!("key id {id:?} must be 1-32 of [A-Za-z0-9_-]")));
+            if id.is_empty()
+                || id.len() > 32
+                || !id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err(CryptoError::BadKeyRing(format!(
+                    "key id {id:?} must be 1-32 of [A-Za-z0-9_-]"
+                )));
             }
-            let unbound = UnboundKey::new(&AES_256_GCM, &raw)
-                .map_err(|_| CryptoError::BadKeyRing(format!("key {id:?} must be exactly 32 bytes")))?;
+            let unbound = UnboundKey::new(&AES_256_GCM, &raw).map_err(|_| {
+                CryptoError::BadKeyRing(format!("key {id:?} must be exactly 32 bytes"))
+            })?;
             if map.insert(id.clone(), LessSafeKey::new(unbound)).is_some() {
-                return Err(CryptoError::BadKeyRing(format!("key id {id:?} appears twice")));
+                return Err(CryptoError::BadKeyRing(format!(
+                    "key id {id:?} appears twice"
+                )));
             }
         }
-        Ok(Self { current, keys: Arc::new(map), rng: SystemRandom::new() })
+        Ok(Self {
+            current,
+            keys: Arc::new(map),
+            rng: SystemRandom::new(),
+        })
     }
 
     /// Parses `"kid:base64,kid2:base64"` (the ENCRYPTION_KEYS format); the first key is current.
@@ -74,8 +94,12 @@ impl KeyRing {
             .map(str::trim)
             .filter(|p| !p.is_empty())
             .map(|part| {
-                let (id, b64) = part.split_once(':').ok_or_else(|| CryptoError::BadKeyRing("expected kid:base64key".into()))?;
-                let raw = B64.decode(b64.trim()).map_err(|_| CryptoError::BadKeyRing(format!("key {id:?} is not base64")))?;
+                let (id, b64) = part
+                    .split_once(':')
+                    .ok_or_else(|| CryptoError::BadKeyRing("expected kid:base64key".into()))?;
+                let raw = B64
+                    .decode(b64.trim())
+                    .map_err(|_| CryptoError::BadKeyRing(format!("key {id:?} is not base64")))?;
                 Ok((id.trim().to_string(), raw))
             })
             .collect::<Result<Vec<_>, CryptoError>>()?;
@@ -104,40 +128,72 @@ impl KeyRing {
 
     /// A ring with `new_key` as the current key and every existing key still able to decrypt.
     pub fn with_new_current(&self, id: &str, raw: &[u8]) -> Result<Self, CryptoError> {
-        let unbound = UnboundKey::new(&AES_256_GCM, raw).map_err(|_| CryptoError::BadKeyRing("key must be 32 bytes".into()))?;
+        let unbound = UnboundKey::new(&AES_256_GCM, raw)
+            .map_err(|_| CryptoError::BadKeyRing("key must be 32 bytes".into()))?;
         if self.keys.contains_key(id) {
-            return Err(CryptoError::BadKeyRing(format!("key id {id:?} already present")));
+            return Err(CryptoError::BadKeyRing(format!(
+                "key id {id:?} already present"
+            )));
         }
         let mut map: HashMap<String, LessSafeKey> = HashMap::new();
         for (k, v) in self.keys.iter() {
             map.insert(k.clone(), v.clone());
         }
         map.insert(id.to_string(), LessSafeKey::new(unbound));
-        Ok(Self { current: id.to_string(), keys: Arc::new(map), rng: self.rng.clone() })
+        Ok(Self {
+            current: id.to_string(),
+            keys: Arc::new(map),
+            rng: self.rng.clone(),
+        })
     }
 
-    pub fn encrypt(&self, org_id: Uuid, purpose: &str, plaintext: &[u8]) -> Result<Sealed, CryptoError> {
-        let key = self.keys.get(&self.current).ok_or_else(|| CryptoError::UnknownKey(self.current.clone()))?;
+    pub fn encrypt(
+        &self,
+        org_id: Uuid,
+        purpose: &str,
+        plaintext: &[u8],
+    ) -> Result<Sealed, CryptoError> {
+        let key = self
+            .keys
+            .get(&self.current)
+            .ok_or_else(|| CryptoError::UnknownKey(self.current.clone()))?;
         let mut nonce = [0u8; NONCE_LEN];
         self.rng.fill(&mut nonce).map_err(|_| CryptoError::Random)?;
         let mut buf = plaintext.to_vec();
-        key.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad(org_id, purpose)), &mut buf)
-            .map_err(|_| CryptoError::Random)?;
+        key.seal_in_place_append_tag(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(aad(org_id, purpose)),
+            &mut buf,
+        )
+        .map_err(|_| CryptoError::Random)?;
         let mut out = Vec::with_capacity(NONCE_LEN + buf.len());
         out.extend_from_slice(&nonce);
         out.extend_from_slice(&buf);
-        Ok(Sealed { key_id: self.current.clone(), ciphertext: out })
+        Ok(Sealed {
+            key_id: self.current.clone(),
+            ciphertext: out,
+        })
     }
 
-    pub fn decrypt(&self, org_id: Uuid, purpose: &str, sealed: &Sealed) -> Result<Vec<u8>, CryptoError> {
-        let key = self.keys.get(&sealed.key_id).ok_or_else(|| CryptoError::UnknownKey(sealed.key_id.clone()))?;
+    pub fn decrypt(
+        &self,
+        org_id: Uuid,
+        purpose: &str,
+        sealed: &Sealed,
+    ) -> Result<Vec<u8>, CryptoError> {
+        let key = self
+            .keys
+            .get(&sealed.key_id)
+            .ok_or_else(|| CryptoError::UnknownKey(sealed.key_id.clone()))?;
         if sealed.ciphertext.len() < NONCE_LEN + AES_256_GCM.tag_len() {
             return Err(CryptoError::Malformed);
         }
         let (nonce, body) = sealed.ciphertext.split_at(NONCE_LEN);
         let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| CryptoError::Malformed)?;
         let mut buf = body.to_vec();
-        let plain = key.open_in_place(nonce, Aad::from(aad(org_id, purpose)), &mut buf).map_err(|_| CryptoError::Open)?;
+        let plain = key
+            .open_in_place(nonce, Aad::from(aad(org_id, purpose)), &mut buf)
+            .map_err(|_| CryptoError::Open)?;
         Ok(plain.to_vec())
     }
 }
@@ -171,7 +227,10 @@ mod tests {
         let s = r.encrypt(org, "test.secret", b"refresh-token-123").unwrap();
         assert_eq!(s.key_id, "k1");
         assert_ne!(&s.ciphertext[NONCE_LEN..], b"refresh-token-123");
-        assert_eq!(r.decrypt(org, "test.secret", &s).unwrap(), b"refresh-token-123");
+        assert_eq!(
+            r.decrypt(org, "test.secret", &s).unwrap(),
+            b"refresh-token-123"
+        );
     }
 
     #[test]
@@ -193,7 +252,10 @@ mod tests {
     fn nonces_are_fresh() {
         let r = ring("k1", 7);
         let org = Uuid::new_v4();
-        assert_ne!(r.encrypt(org, "p", b"x").unwrap(), r.encrypt(org, "p", b"x").unwrap());
+        assert_ne!(
+            r.encrypt(org, "p", b"x").unwrap(),
+            r.encrypt(org, "p", b"x").unwrap()
+        );
     }
 
     #[test]
@@ -204,12 +266,29 @@ mod tests {
         let rotated = old.with_new_current("k2", &[2u8; 32]).unwrap();
         let after = rotated.encrypt(org, "p", b"written under k2").unwrap();
         assert_eq!(after.key_id, "k2");
-        assert_eq!(rotated.decrypt(org, "p", &before).unwrap(), b"written under k1");
-        assert_eq!(rotated.decrypt(org, "p", &after).unwrap(), b"written under k2");
+        assert_eq!(
+            rotated.decrypt(org, "p", &before).unwrap(),
+            b"written under k1"
+        );
+        assert_eq!(
+            rotated.decrypt(org, "p", &after).unwrap(),
+            b"written under k2"
+        );
         // The same rotation expressed in configuration: new key first, old key kept.
-        let from_env = KeyRing::parse(&format!("k2:{},k1:{}", B64.encode([2u8; 32]), B64.encode([1u8; 32]))).unwrap();
-        assert_eq!(from_env.decrypt(org, "p", &before).unwrap(), b"written under k1");
-        assert_eq!(old.decrypt(org, "p", &after), Err(CryptoError::UnknownKey("k2".into())));
+        let from_env = KeyRing::parse(&format!(
+            "k2:{},k1:{}",
+            B64.encode([2u8; 32]),
+            B64.encode([1u8; 32])
+        ))
+        .unwrap();
+        assert_eq!(
+            from_env.decrypt(org, "p", &before).unwrap(),
+            b"written under k1"
+        );
+        assert_eq!(
+            old.decrypt(org, "p", &after),
+            Err(CryptoError::UnknownKey("k2".into()))
+        );
     }
 
     #[test]

@@ -7,7 +7,9 @@ use deadpool::Runtime;
 use diesel_async::AsyncPgConnection;
 use diesel_async::RunQueryDsl as _;
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
-use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod};
+use diesel_async::pooled_connection::{
+    AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
+};
 use futures_util::future::BoxFuture;
 use secrecy::{ExposeSecret, SecretString};
 
@@ -26,7 +28,10 @@ pub struct PoolUnavailable(pub String);
 pub fn pg_pool(url: &SecretString, max_size: usize) -> anyhow::Result<PgPool> {
     let mut cfg = ManagerConfig::default();
     cfg.recycling_method = RecyclingMethod::Verified;
-    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url.expose_secret(), cfg);
+    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(
+        url.expose_secret(),
+        cfg,
+    );
     Ok(Pool::builder(manager)
         .max_size(max_size)
         .runtime(Runtime::Tokio1)
@@ -58,8 +63,13 @@ impl ReadinessCheck for PgReady {
     }
     fn check(&self) -> BoxFuture<'_, bool> {
         Box::pin(async move {
-            let Ok(mut conn) = self.0.get().await else { return false };
-            diesel::sql_query("SELECT 1").execute(&mut conn).await.is_ok()
+            let Ok(mut conn) = self.0.get().await else {
+                return false;
+            };
+            diesel::sql_query("SELECT 1")
+                .execute(&mut conn)
+                .await
+                .is_ok()
         })
     }
 }
@@ -72,8 +82,12 @@ impl ReadinessCheck for RedisReady {
     }
     fn check(&self) -> BoxFuture<'_, bool> {
         Box::pin(async move {
-            let Ok(mut conn) = self.0.get().await else { return false };
-            let pong: Result<String, _> = deadpool_redis::redis::cmd("PING").query_async(&mut conn).await;
+            let Ok(mut conn) = self.0.get().await else {
+                return false;
+            };
+            let pong: Result<String, _> = deadpool_redis::redis::cmd("PING")
+                .query_async(&mut conn)
+                .await;
             pong.is_ok()
         })
     }

@@ -22,36 +22,64 @@ pub enum ApiError {
     #[error("method not allowed")]
     MethodNotAllowed,
     #[error("{detail}")]
-    Conflict { code: &'static str, detail: String, extra: Option<Map<String, Value>> },
+    Conflict {
+        code: &'static str,
+        detail: String,
+        extra: Option<Map<String, Value>>,
+    },
     #[error("request body exceeds {limit} bytes")]
     PayloadTooLarge { limit: usize },
     #[error("{detail}")]
     UnsupportedMediaType { detail: String },
     #[error("{detail}")]
-    Unprocessable { code: &'static str, detail: String, field: Option<String> },
+    Unprocessable {
+        code: &'static str,
+        detail: String,
+        field: Option<String>,
+    },
     #[error("too many requests")]
     TooManyRequests { retry_after_secs: u64 },
     #[error("{code}: a dependency is unavailable")]
-    Unavailable { code: &'static str, #[source] source: Option<anyhow::Error> },
+    Unavailable {
+        code: &'static str,
+        #[source]
+        source: Option<anyhow::Error>,
+    },
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
 
 impl ApiError {
     pub fn not_found(what: &str) -> Self {
-        ApiError::NotFound { code: "not_found", detail: format!("{what} not found") }
+        ApiError::NotFound {
+            code: "not_found",
+            detail: format!("{what} not found"),
+        }
     }
     pub fn unauthorized(code: &'static str, detail: impl Into<String>) -> Self {
-        ApiError::Unauthorized { code, detail: detail.into() }
+        ApiError::Unauthorized {
+            code,
+            detail: detail.into(),
+        }
     }
     pub fn forbidden(code: &'static str, detail: impl Into<String>) -> Self {
-        ApiError::Forbidden { code, detail: detail.into() }
+        ApiError::Forbidden {
+            code,
+            detail: detail.into(),
+        }
     }
     pub fn invalid(code: &'static str, field: Option<&str>, detail: impl Into<String>) -> Self {
-        ApiError::Unprocessable { code, detail: detail.into(), field: field.map(str::to_string) }
+        ApiError::Unprocessable {
+            code,
+            detail: detail.into(),
+            field: field.map(str::to_string),
+        }
     }
     pub fn unavailable(code: &'static str, source: impl Into<anyhow::Error>) -> Self {
-        ApiError::Unavailable { code, source: Some(source.into()) }
+        ApiError::Unavailable {
+            code,
+            source: Some(source.into()),
+        }
     }
     pub fn internal(source: impl Into<anyhow::Error>) -> Self {
         ApiError::Internal(source.into())
@@ -78,8 +106,14 @@ impl ApiError {
     pub fn problem(&self) -> Map<String, Value> {
         let status = self.status_code();
         let mut body = Map::new();
-        body.insert("type".into(), json!(format!("https://docs.voxanne.dev/problems/{}", self.code())));
-        body.insert("title".into(), json!(status.canonical_reason().unwrap_or("Error")));
+        body.insert(
+            "type".into(),
+            json!(format!("https://docs.voxanne.dev/problems/{}", self.code())),
+        );
+        body.insert(
+            "title".into(),
+            json!(status.canonical_reason().unwrap_or("Error")),
+        );
         body.insert("status".into(), json!(status.as_u16()));
         body.insert("code".into(), json!(self.code()));
         if status.is_client_error() {
@@ -89,7 +123,9 @@ impl ApiError {
             ApiError::Unprocessable { field: Some(f), .. } => {
                 body.insert("field".into(), json!(f));
             }
-            ApiError::Conflict { extra: Some(extra), .. } => {
+            ApiError::Conflict {
+                extra: Some(extra), ..
+            } => {
                 for (k, v) in extra {
                     body.entry(k.clone()).or_insert_with(|| v.clone());
                 }
@@ -124,13 +160,24 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         let status = self.status_code();
         match self {
-            ApiError::Internal(e) => tracing::error!(error = format!("{e:#}"), code = self.code(), "internal error"),
+            ApiError::Internal(e) => tracing::error!(
+                error = format!("{e:#}"),
+                code = self.code(),
+                "internal error"
+            ),
             ApiError::Unavailable { source, .. } => tracing::warn!(
-                error = source.as_ref().map(|e| format!("{e:#}")).unwrap_or_default(),
+                error = source
+                    .as_ref()
+                    .map(|e| format!("{e:#}"))
+                    .unwrap_or_default(),
                 code = self.code(),
                 "dependency unavailable"
             ),
-            _ => tracing::info!(code = self.code(), status = status.as_u16(), "request refused"),
+            _ => tracing::info!(
+                code = self.code(),
+                status = status.as_u16(),
+                "request refused"
+            ),
         }
         let mut body = self.problem();
         if let Some(trace_id) = crate::telemetry::current_trace_id() {
@@ -163,8 +210,14 @@ pub fn bare_problem(status: StatusCode) -> HttpResponse {
         _ => "request_refused",
     };
     let mut body = Map::new();
-    body.insert("type".into(), json!(format!("https://docs.voxanne.dev/problems/{code}")));
-    body.insert("title".into(), json!(status.canonical_reason().unwrap_or("Error")));
+    body.insert(
+        "type".into(),
+        json!(format!("https://docs.voxanne.dev/problems/{code}")),
+    );
+    body.insert(
+        "title".into(),
+        json!(status.canonical_reason().unwrap_or("Error")),
+    );
     body.insert("status".into(), json!(status.as_u16()));
     body.insert("code".into(), json!(code));
     if let Some(trace_id) = crate::telemetry::current_trace_id() {
@@ -180,11 +233,20 @@ impl From<diesel::result::Error> for ApiError {
         use diesel::result::{DatabaseErrorKind as K, Error as E};
         match e {
             E::NotFound => ApiError::not_found("resource"),
-            E::DatabaseError(K::UniqueViolation, _) => {
-                ApiError::Conflict { code: "already_exists", detail: "a resource with these values already exists".into(), extra: None }
-            }
-            E::DatabaseError(K::CheckViolation, _) => ApiError::invalid("constraint_violation", None, "a value is out of the allowed range"),
-            E::DatabaseError(K::ClosedConnection, _) => ApiError::Unavailable { code: "database_unavailable", source: Some(e.into()) },
+            E::DatabaseError(K::UniqueViolation, _) => ApiError::Conflict {
+                code: "already_exists",
+                detail: "a resource with these values already exists".into(),
+                extra: None,
+            },
+            E::DatabaseError(K::CheckViolation, _) => ApiError::invalid(
+                "constraint_violation",
+                None,
+                "a value is out of the allowed range",
+            ),
+            E::DatabaseError(K::ClosedConnection, _) => ApiError::Unavailable {
+                code: "database_unavailable",
+                source: Some(e.into()),
+            },
             other => ApiError::Internal(other.into()),
         }
     }
@@ -192,7 +254,10 @@ impl From<diesel::result::Error> for ApiError {
 
 impl From<crate::db::PoolUnavailable> for ApiError {
     fn from(e: crate::db::PoolUnavailable) -> Self {
-        ApiError::Unavailable { code: "database_unavailable", source: Some(e.into()) }
+        ApiError::Unavailable {
+            code: "database_unavailable",
+            source: Some(e.into()),
+        }
     }
 }
 
@@ -211,7 +276,12 @@ mod tests {
 
     #[test]
     fn four_hundreds_explain() {
-        let p = ApiError::invalid("invalid_field", Some("duration_minutes"), "must be positive").problem();
+        let p = ApiError::invalid(
+            "invalid_field",
+            Some("duration_minutes"),
+            "must be positive",
+        )
+        .problem();
         assert_eq!(p["status"], 422);
         assert_eq!(p["field"], "duration_minutes");
         assert_eq!(p["detail"], "must be positive");

@@ -24,7 +24,11 @@ pub struct HttpServerHandle {
 
 /// Binds `host:port` (port 0 picks a free one) and builds the server; `configure` adds the
 /// service's own routes and app data. The server runs when the returned `Server` is awaited.
-pub fn build<F>(settings: &CommonSettings, ops: Ops, configure: F) -> anyhow::Result<HttpServerHandle>
+pub fn build<F>(
+    settings: &CommonSettings,
+    ops: Ops,
+    configure: F,
+) -> anyhow::Result<HttpServerHandle>
 where
     F: Fn(&mut web::ServiceConfig) + Send + Clone + 'static,
 {
@@ -57,26 +61,59 @@ where
     Ok(HttpServerHandle { port, server })
 }
 
+fn is_canonical(path: &str) -> bool {
+    path.split('/').all(|seg| {
+        let lower = seg.to_ascii_lowercase().replace("%2e", ".");
+        lower != "." && lower != ".."
+    })
+}
+
 async fn route_not_found() -> Result<actix_web::HttpResponse, ApiError> {
-    Err(ApiError::NotFound { code: "route_not_found", detail: "no such route".into() })
+    Err(ApiError::NotFound {
+        code: "route_not_found",
+        detail: "no such route".into(),
+    })
 }
 
 /// Request metrics by route pattern and status, and a problem+json body for any error response
 /// that left a handler without one.
-async fn observe(req: ServiceRequest, next: Next<impl MessageBody + 'static>) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+async fn observe(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let started = Instant::now();
     let method = req.method().to_string();
     let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
     let res = next.call(req).await?.map_into_boxed_body();
     let status = res.status();
-    let res = if (status.is_client_error() || status.is_server_error()) && !res.headers().contains_key(header::CONTENT_TYPE) {
+    let res = if (status.is_client_error() || status.is_server_error())
+        && !res.headers().contains_key(header::CONTENT_TYPE)
+    {
         let (req, _) = res.into_parts();
         ServiceResponse::new(req, bare_problem(status))
     } else {
         res
     };
-    let labels = [("method", method), ("route", route), ("status", status.as_u16().to_string())];
+    let labels = [
+        ("method", method),
+        ("route", route),
+        ("status", status.as_u16().to_string()),
+    ];
     metrics::counter!("http_requests_total", &labels).increment(1);
-    metrics::histogram!("http_request_duration_seconds", &labels).record(started.elapsed().as_secs_f64());
+    metrics::histogram!("http_request_duration_seconds", &labels)
+        .record(started.elapsed().as_secs_f64());
     Ok(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_canonical;
+
+    #[test]
+    fn dot_segments_in_any_spelling_are_refused() {
+        assert!(is_canonical("/api/calendar/services/1.5"));
+        for p in ["/internal/../api", "/api/./x", "/api/%2e%2e/internal", "/api/%2E/x", "/.."] {
+            assert!(!is_canonical(p), "{p}");
+        }
+    }
 }

@@ -46,8 +46,14 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(|v| {
-                let mime = v.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
-                mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+                let mime = v
+                    .split(';')
+                    .next()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_ascii_lowercase();
+                mime == "application/json"
+                    || (mime.starts_with("application/") && mime.ends_with("+json"))
             })
             .unwrap_or(false);
         let declared_len = req
@@ -58,7 +64,9 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
         let mut payload = payload.take();
         Box::pin(async move {
             if !content_type_ok {
-                return Err(ApiError::UnsupportedMediaType { detail: "expected Content-Type: application/json".into() });
+                return Err(ApiError::UnsupportedMediaType {
+                    detail: "expected Content-Type: application/json".into(),
+                });
             }
             if declared_len.is_some_and(|n| n > limit) {
                 return Err(ApiError::PayloadTooLarge { limit });
@@ -97,7 +105,11 @@ pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
                 };
                 // serde names a missing field itself; surface it as the field too.
                 let field = field.or_else(|| missing_field(&inner.to_string()));
-                ApiError::Unprocessable { code: "invalid_field", detail, field }
+                ApiError::Unprocessable {
+                    code: "invalid_field",
+                    detail,
+                    field,
+                }
             }
         }
     })
@@ -115,44 +127,71 @@ fn missing_field(msg: &str) -> Option<String> {
 fn payload_error(e: PayloadError) -> ApiError {
     match e {
         PayloadError::Overflow => ApiError::PayloadTooLarge { limit: 0 },
-        other => ApiError::BadRequest { code: "bad_body", detail: format!("could not read the request body: {other}") },
+        other => ApiError::BadRequest {
+            code: "bad_body",
+            detail: format!("could not read the request body: {other}"),
+        },
     }
 }
 
 /// Error handlers so actix's own extractors (`web::Json`, `web::Path`, `web::Query`) answer
 /// problem+json too.
-pub fn extractor_configs(limit: usize) -> (web::JsonConfig, web::PathConfig, web::QueryConfig, web::PayloadConfig) {
-    let json = web::JsonConfig::default().limit(limit).error_handler(move |err, _req| {
-        match err {
-            JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
-                ApiError::PayloadTooLarge { limit }
+pub fn extractor_configs(
+    limit: usize,
+) -> (
+    web::JsonConfig,
+    web::PathConfig,
+    web::QueryConfig,
+    web::PayloadConfig,
+) {
+    let json = web::JsonConfig::default()
+        .limit(limit)
+        .error_handler(move |err, _req| {
+            match err {
+                JsonPayloadError::Overflow { .. }
+                | JsonPayloadError::OverflowKnownLength { .. } => {
+                    ApiError::PayloadTooLarge { limit }
+                }
+                JsonPayloadError::ContentType => ApiError::UnsupportedMediaType {
+                    detail: "expected Content-Type: application/json".into(),
+                },
+                JsonPayloadError::Deserialize(e) if e.is_data() => ApiError::Unprocessable {
+                    code: "invalid_field",
+                    detail: strip_position(&e.to_string()),
+                    field: None,
+                },
+                JsonPayloadError::Deserialize(e) => ApiError::BadRequest {
+                    code: "malformed_json",
+                    detail: format!("request body is not valid JSON: {e}"),
+                },
+                other => ApiError::BadRequest {
+                    code: "bad_body",
+                    detail: other.to_string(),
+                },
             }
-            JsonPayloadError::ContentType => {
-                ApiError::UnsupportedMediaType { detail: "expected Content-Type: application/json".into() }
-            }
-            JsonPayloadError::Deserialize(e) if e.is_data() => {
-                ApiError::Unprocessable { code: "invalid_field", detail: strip_position(&e.to_string()), field: None }
-            }
-            JsonPayloadError::Deserialize(e) => {
-                ApiError::BadRequest { code: "malformed_json", detail: format!("request body is not valid JSON: {e}") }
-            }
-            other => ApiError::BadRequest { code: "bad_body", detail: other.to_string() },
-        }
-        .into()
-    });
+            .into()
+        });
     let path = web::PathConfig::default().error_handler(|err, _req| {
         let detail = match &err {
             PathError::Deserialize(e) => format!("invalid path parameter: {e}"),
             other => other.to_string(),
         };
-        ApiError::NotFound { code: "invalid_path", detail }.into()
+        ApiError::NotFound {
+            code: "invalid_path",
+            detail,
+        }
+        .into()
     });
     let query = web::QueryConfig::default().error_handler(|err, _req| {
         let detail = match &err {
             QueryPayloadError::Deserialize(e) => format!("invalid query string: {e}"),
             other => other.to_string(),
         };
-        ApiError::BadRequest { code: "invalid_query", detail }.into()
+        ApiError::BadRequest {
+            code: "invalid_query",
+            detail,
+        }
+        .into()
     });
     let payload = web::PayloadConfig::default().limit(limit);
     (json, path, query, payload)

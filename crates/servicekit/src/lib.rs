@@ -38,7 +38,10 @@ impl Platform {
         Ok(Platform {
             pg: db::pg_pool(&settings.database_url, settings.db_pool_size)?,
             redis: db::redis_pool(&settings.redis_url, settings.db_pool_size)?,
-            bus: bus::Bus::start(settings.amqp_url.expose_secret().to_string(), settings.service.name.to_string()),
+            bus: bus::Bus::start(
+                settings.amqp_url.expose_secret().to_string(),
+                settings.service.name.to_string(),
+            ),
         })
     }
 

@@ -55,24 +55,38 @@ async fn health(ops: web::Data<Ops>) -> HttpResponse {
 ))]
 async fn ready(ops: web::Data<Ops>) -> HttpResponse {
     let results = join_all(ops.checks.iter().map(|c| async move {
-        let ok = tokio::time::timeout(CHECK_TIMEOUT, c.check()).await.unwrap_or(false);
+        let ok = tokio::time::timeout(CHECK_TIMEOUT, c.check())
+            .await
+            .unwrap_or(false);
         (c.name(), ok)
     }))
     .await;
     let all_ok = results.iter().all(|(_, ok)| *ok);
-    let body: Map<String, Value> = results.into_iter().map(|(k, ok)| (k.to_string(), Value::Bool(ok))).collect();
+    let body: Map<String, Value> = results
+        .into_iter()
+        .map(|(k, ok)| (k.to_string(), Value::Bool(ok)))
+        .collect();
     for (name, ok) in &body {
-        metrics::gauge!("dependency_up", "dependency" => name.clone()).set(if ok.as_bool() == Some(true) { 1.0 } else { 0.0 });
+        metrics::gauge!("dependency_up", "dependency" => name.clone())
+            .set(if ok.as_bool() == Some(true) { 1.0 } else { 0.0 });
     }
-    if all_ok { HttpResponse::Ok().json(body) } else { HttpResponse::ServiceUnavailable().json(body) }
+    if all_ok {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
 }
 
 /// Prometheus metrics.
 #[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 async fn metrics(ops: web::Data<Ops>) -> HttpResponse {
-    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(ops.metrics.render())
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(ops.metrics.render())
 }
 
 async fn openapi(ops: web::Data<Ops>) -> HttpResponse {
-    HttpResponse::Ok().content_type("application/json").body(ops.openapi.clone())
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(ops.openapi.clone())
 }

@@ -17,13 +17,25 @@ fn patterns() -> &'static Patterns {
     P.get_or_init(|| {
         // Order matters: JWTs and bearer tokens before the shorter patterns.
         let rules = [
-            (r"eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*", "[REDACTED:jwt]"),
-            (r"(?i)\b(bearer|basic)(\s+|%20)[A-Za-z0-9._~+/=-]{6,}", "$1 [REDACTED:token]"),
-            (r"[A-Za-z0-9._%+-]+(@|%40)[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}", "[REDACTED:email]"),
+            (
+                r"eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*",
+                "[REDACTED:jwt]",
+            ),
+            (
+                r"(?i)\b(bearer|basic)(\s+|%20)[A-Za-z0-9._~+/=-]{6,}",
+                "$1 [REDACTED:token]",
+            ),
+            (
+                r"[A-Za-z0-9._%+-]+(@|%40)[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}",
+                "[REDACTED:email]",
+            ),
             // E.164 and common national formats: +15551234567, +1 (555) 123-4567, 555-123-4567,
             // (555) 123 4567, 555.123.4567. Over-masking a 10-digit number is the accepted cost.
             (r"(\+|%2B)\d[\d\s().-]{6,18}\d", "[REDACTED:phone]"),
-            (r"\(?\b\d{3}\)?[\s.-]?\d{3}[\s.-]\d{4}\b", "[REDACTED:phone]"),
+            (
+                r"\(?\b\d{3}\)?[\s.-]?\d{3}[\s.-]\d{4}\b",
+                "[REDACTED:phone]",
+            ),
             (r"\b1?\d{10}\b", "[REDACTED:phone]"),
         ];
         Patterns {
@@ -61,7 +73,10 @@ impl<M> RedactingMakeWriter<M> {
 impl<'a, M: MakeWriter<'a>> MakeWriter<'a> for RedactingMakeWriter<M> {
     type Writer = RedactingWriter<M::Writer>;
     fn make_writer(&'a self) -> Self::Writer {
-        RedactingWriter { inner: self.inner.make_writer(), buf: Vec::with_capacity(512) }
+        RedactingWriter {
+            inner: self.inner.make_writer(),
+            buf: Vec::with_capacity(512),
+        }
     }
 }
 
@@ -109,8 +124,14 @@ mod tests {
             ("email jane.doe+tag@example.co.uk", "jane.doe"),
             ("url-encoded jane%40example.com", "jane%40example"),
             ("authorization: Bearer abcdef123456.xyz", "abcdef123456"),
-            ("authorization=\"bearer s3cr3t-token-value\"", "s3cr3t-token-value"),
-            ("token eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl end", "eyJzdWIiOiIxIn0"),
+            (
+                "authorization=\"bearer s3cr3t-token-value\"",
+                "s3cr3t-token-value",
+            ),
+            (
+                "token eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl end",
+                "eyJzdWIiOiIxIn0",
+            ),
             ("to=%2B15551234567", "15551234567"),
         ];
         for (line, secret) in cases {

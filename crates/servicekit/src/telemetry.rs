@@ -36,7 +36,11 @@ impl TelemetryGuard {
 }
 
 /// Installs the global subscriber writing redacted JSON lines to stdout.
-pub fn init(service: &'static str, filter: &str, otlp_endpoint: Option<&str>) -> anyhow::Result<TelemetryGuard> {
+pub fn init(
+    service: &'static str,
+    filter: &str,
+    otlp_endpoint: Option<&str>,
+) -> anyhow::Result<TelemetryGuard> {
     init_with_writer(service, filter, otlp_endpoint, std::io::stdout)
 }
 
@@ -56,7 +60,9 @@ where
         return Ok(TelemetryGuard { provider: None });
     }
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
-    let resource = opentelemetry_sdk::Resource::builder().with_service_name(service).build();
+    let resource = opentelemetry_sdk::Resource::builder()
+        .with_service_name(service)
+        .build();
     let mut builder = SdkTracerProvider::builder().with_resource(resource);
     if let Some(endpoint) = otlp_endpoint {
         let exporter = opentelemetry_otlp::SpanExporter::builder()
@@ -84,7 +90,9 @@ where
         .with(tracing_opentelemetry::layer().with_tracer(tracer));
     if registry.try_init().is_ok() {
         let _ = INIT.set(());
-        Ok(TelemetryGuard { provider: Some(provider) })
+        Ok(TelemetryGuard {
+            provider: Some(provider),
+        })
     } else {
         Ok(TelemetryGuard { provider: None })
     }
@@ -131,13 +139,18 @@ pub struct TraceparentRoot;
 impl tracing_actix_web::RootSpanBuilder for TraceparentRoot {
     fn on_request_start(req: &ServiceRequest) -> tracing::Span {
         let span = tracing_actix_web::root_span!(req);
-        let remote = opentelemetry::global::get_text_map_propagator(|p| p.extract(&HeaderSource(req.headers())));
+        let remote = opentelemetry::global::get_text_map_propagator(|p| {
+            p.extract(&HeaderSource(req.headers()))
+        });
         if remote.span().span_context().is_valid() {
             let _ = span.set_parent(remote);
         }
         span
     }
-    fn on_request_end<B: MessageBody>(span: tracing::Span, outcome: &Result<ServiceResponse<B>, actix_web::Error>) {
+    fn on_request_end<B: MessageBody>(
+        span: tracing::Span,
+        outcome: &Result<ServiceResponse<B>, actix_web::Error>,
+    ) {
         tracing_actix_web::DefaultRootSpanBuilder::on_request_end(span, outcome)
     }
 }
@@ -150,7 +163,10 @@ pub fn metrics_handle() -> PrometheusHandle {
             let builder = PrometheusBuilder::new()
                 .set_buckets_for_metric(
                     Matcher::Suffix("duration_seconds".into()),
-                    &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0],
+                    &[
+                        0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                        10.0,
+                    ],
                 )
                 .unwrap_or_else(|_| PrometheusBuilder::new());
             let recorder = builder.build_recorder();

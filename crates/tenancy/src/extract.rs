@@ -25,7 +25,10 @@ pub struct AuthState {
 }
 
 impl AuthState {
-    pub fn from_settings(settings: &servicekit::CommonSettings, redis: servicekit::db::RedisPool) -> Self {
+    pub fn from_settings(
+        settings: &servicekit::CommonSettings,
+        redis: servicekit::db::RedisPool,
+    ) -> Self {
         AuthState {
             verifier: JwtVerifier::new(settings.jwt.clone()),
             revocations: Revocations::new(redis, settings.redis_prefix.clone()),
@@ -71,14 +74,20 @@ impl Tenant {
         if self.role.at_least(required) {
             Ok(())
         } else {
-            Err(ApiError::forbidden("insufficient_role", format!("this action needs the {required:?} role or higher").to_lowercase()))
+            Err(ApiError::forbidden(
+                "insufficient_role",
+                format!("this action needs the {required:?} role or higher").to_lowercase(),
+            ))
         }
     }
 
     /// Builds a tenant from claims already verified (used by the extractor).
     pub fn from_claims(claims: Claims) -> Result<Self, ApiError> {
         if claims.role.as_deref() == Some(SERVICE_ROLE) {
-            return Err(ApiError::forbidden("service_token_not_allowed", "service tokens cannot call tenant endpoints"));
+            return Err(ApiError::forbidden(
+                "service_token_not_allowed",
+                "service tokens cannot call tenant endpoints",
+            ));
         }
         let user_id = claims
             .sub
@@ -88,8 +97,12 @@ impl Tenant {
             .session_id
             .map(SessionId)
             .ok_or_else(|| ApiError::unauthorized("invalid_token", "token has no session"))?;
-        let (Some(org), Some(role)) = (claims.app_metadata.org_id, claims.app_metadata.org_role) else {
-            return Err(ApiError::forbidden("no_org", "the token is not bound to an organization"));
+        let (Some(org), Some(role)) = (claims.app_metadata.org_id, claims.app_metadata.org_role)
+        else {
+            return Err(ApiError::forbidden(
+                "no_org",
+                "the token is not bound to an organization",
+            ));
         };
         Ok(Tenant {
             org_id: OrgId(org),
@@ -103,7 +116,10 @@ impl Tenant {
 }
 
 fn bearer(req: &HttpRequest) -> Result<String, AuthError> {
-    let value = req.headers().get(header::AUTHORIZATION).ok_or(AuthError::Missing)?;
+    let value = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .ok_or(AuthError::Missing)?;
     let value = value.to_str().map_err(|_| AuthError::Malformed)?;
     let (scheme, token) = value.split_once(' ').ok_or(AuthError::Malformed)?;
     if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
@@ -154,11 +170,22 @@ impl FromRequest for ServiceCaller {
         let state = auth_state(req);
         Box::pin(async move {
             let state = state?;
-            let claims = state.verifier.verify(&token?, &state.service_audiences).await?;
-            let name = claims.sub.strip_prefix("service:").filter(|n| !n.is_empty());
+            let claims = state
+                .verifier
+                .verify(&token?, &state.service_audiences)
+                .await?;
+            let name = claims
+                .sub
+                .strip_prefix("service:")
+                .filter(|n| !n.is_empty());
             match (claims.role.as_deref(), name) {
-                (Some(SERVICE_ROLE), Some(name)) => Ok(ServiceCaller { name: name.to_string() }),
-                _ => Err(ApiError::forbidden("service_token_required", "this endpoint is for Voxanne services only")),
+                (Some(SERVICE_ROLE), Some(name)) => Ok(ServiceCaller {
+                    name: name.to_string(),
+                }),
+                _ => Err(ApiError::forbidden(
+                    "service_token_required",
+                    "this endpoint is for Voxanne services only",
+                )),
             }
         })
     }

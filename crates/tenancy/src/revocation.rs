@@ -17,7 +17,10 @@ pub struct Revocations {
 
 impl Revocations {
     pub fn new(pool: RedisPool, prefix: impl Into<String>) -> Self {
-        Self { pool, prefix: prefix.into() }
+        Self {
+            pool,
+            prefix: prefix.into(),
+        }
     }
 
     fn key(&self, session: SessionId) -> String {
@@ -25,7 +28,11 @@ impl Revocations {
     }
 
     pub async fn is_revoked(&self, session: SessionId) -> Result<bool, AuthError> {
-        let mut conn = self.pool.get().await.map_err(|e| AuthError::Unavailable(format!("redis: {e}")))?;
+        let mut conn = self
+            .pool
+            .get()
+            .await
+            .map_err(|e| AuthError::Unavailable(format!("redis: {e}")))?;
         let found: bool = conn
             .exists(self.key(session))
             .await
@@ -35,7 +42,11 @@ impl Revocations {
 
     /// Marks a session revoked for `ttl` — at least the lifetime of its longest access token.
     pub async fn revoke(&self, session: SessionId, ttl: Duration) -> Result<(), AuthError> {
-        let mut conn = self.pool.get().await.map_err(|e| AuthError::Unavailable(format!("redis: {e}")))?;
+        let mut conn = self
+            .pool
+            .get()
+            .await
+            .map_err(|e| AuthError::Unavailable(format!("redis: {e}")))?;
         let () = conn
             .set_ex(self.key(session), 1u8, ttl.as_secs().max(1))
             .await

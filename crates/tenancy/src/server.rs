@@ -11,7 +11,11 @@ use crate::tx::Db;
 
 /// Builds the HTTP server of a service. `openapi` is the service's generated document (JSON);
 /// `routes` registers its handlers, which can extract `web::Data<Db>`, `Tenant`, `ServiceCaller`.
-pub fn build<F>(settings: &CommonSettings, openapi: String, routes: F) -> anyhow::Result<HttpServerHandle>
+pub fn build<F>(
+    settings: &CommonSettings,
+    openapi: String,
+    routes: F,
+) -> anyhow::Result<HttpServerHandle>
 where
     F: Fn(&mut web::ServiceConfig) + Send + Clone + 'static,
 {

@@ -98,7 +98,10 @@ impl JwtVerifier {
     }
 
     pub fn with_algorithms(settings: JwtSettings, algorithms: Vec<Algorithm>) -> Self {
-        let algorithms = algorithms.into_iter().filter(|a| is_asymmetric(*a)).collect();
+        let algorithms = algorithms
+            .into_iter()
+            .filter(|a| is_asymmetric(*a))
+            .collect();
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(3))
             .connect_timeout(Duration::from_secs(2))
@@ -107,7 +110,11 @@ impl JwtVerifier {
         Self {
             settings,
             algorithms,
-            keys: RwLock::new(Keys { by_kid: HashMap::new(), fetched_at: None, attempted_at: None }),
+            keys: RwLock::new(Keys {
+                by_kid: HashMap::new(),
+                fetched_at: None,
+                attempted_at: None,
+            }),
             fetch_lock: Mutex::new(()),
             http,
         }
@@ -132,26 +139,32 @@ impl JwtVerifier {
         v.set_issuer(&[&self.settings.issuer]);
         v.set_audience(audiences);
         v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        decode::<Claims>(token, &key, &v).map(|d| d.claims).map_err(|e| {
-            use jsonwebtoken::errors::ErrorKind as K;
-            match e.kind() {
-                K::ExpiredSignature => AuthError::Expired,
-                K::ImmatureSignature => AuthError::NotYetValid,
-                K::InvalidIssuer => AuthError::Issuer,
-                K::InvalidAudience => AuthError::Audience,
-                K::InvalidSignature => AuthError::Signature,
-                K::InvalidAlgorithm => AuthError::Algorithm,
-                K::MissingRequiredClaim(c) => AuthError::Claims(format!("missing {c}")),
-                K::Json(_) | K::InvalidClaimFormat(_) => AuthError::Claims("unexpected claim shape".into()),
-                _ => AuthError::Malformed,
-            }
-        })
+        decode::<Claims>(token, &key, &v)
+            .map(|d| d.claims)
+            .map_err(|e| {
+                use jsonwebtoken::errors::ErrorKind as K;
+                match e.kind() {
+                    K::ExpiredSignature => AuthError::Expired,
+                    K::ImmatureSignature => AuthError::NotYetValid,
+                    K::InvalidIssuer => AuthError::Issuer,
+                    K::InvalidAudience => AuthError::Audience,
+                    K::InvalidSignature => AuthError::Signature,
+                    K::InvalidAlgorithm => AuthError::Algorithm,
+                    K::MissingRequiredClaim(c) => AuthError::Claims(format!("missing {c}")),
+                    K::Json(_) | K::InvalidClaimFormat(_) => {
+                        AuthError::Claims("unexpected claim shape".into())
+                    }
+                    _ => AuthError::Malformed,
+                }
+            })
     }
 
     async fn key_for(&self, kid: &str) -> Result<(DecodingKey, Algorithm), AuthError> {
         {
             let keys = self.keys.read().await;
-            let fresh = keys.fetched_at.is_some_and(|t| t.elapsed() < self.settings.jwks_max_age);
+            let fresh = keys
+                .fetched_at
+                .is_some_and(|t| t.elapsed() < self.settings.jwks_max_age);
             if let Some(k) = keys.by_kid.get(kid)
                 && fresh
             {
@@ -162,7 +175,9 @@ impl JwtVerifier {
         let _guard = self.fetch_lock.lock().await;
         let (may_fetch, stale_known) = {
             let keys = self.keys.read().await;
-            let may = keys.attempted_at.is_none_or(|t| t.elapsed() >= self.settings.jwks_min_refetch);
+            let may = keys
+                .attempted_at
+                .is_none_or(|t| t.elapsed() >= self.settings.jwks_min_refetch);
             (may, keys.by_kid.get(kid).cloned())
         };
         if may_fetch {
@@ -184,7 +199,9 @@ impl JwtVerifier {
         let keys = self.keys.read().await;
         match keys.by_kid.get(kid) {
             Some(k) => Ok(k.clone()),
-            None if keys.fetched_at.is_none() => Err(AuthError::Unavailable("JWKS not loaded".into())),
+            None if keys.fetched_at.is_none() => {
+                Err(AuthError::Unavailable("JWKS not loaded".into()))
+            }
             None => Err(AuthError::UnknownKid),
         }
     }
@@ -198,13 +215,19 @@ impl JwtVerifier {
         let set: JwkSet = resp.json().await.map_err(|e| e.to_string())?;
         let mut out = HashMap::new();
         for jwk in &set.keys {
-            let Some(kid) = jwk.common.key_id.clone() else { continue };
+            let Some(kid) = jwk.common.key_id.clone() else {
+                continue;
+            };
             // The algorithm comes from the key type, never from the token: an EC or Ed25519 key
             // cannot be abused as an HMAC secret (algorithm confusion).
             let alg = match &jwk.algorithm {
                 AlgorithmParameters::OctetKeyPair(_) => Algorithm::EdDSA,
-                AlgorithmParameters::EllipticCurve(p) if p.curve == EllipticCurve::P256 => Algorithm::ES256,
-                AlgorithmParameters::EllipticCurve(p) if p.curve == EllipticCurve::P384 => Algorithm::ES384,
+                AlgorithmParameters::EllipticCurve(p) if p.curve == EllipticCurve::P256 => {
+                    Algorithm::ES256
+                }
+                AlgorithmParameters::EllipticCurve(p) if p.curve == EllipticCurve::P384 => {
+                    Algorithm::ES384
+                }
                 _ => continue,
             };
             if !self.algorithms.contains(&alg) {

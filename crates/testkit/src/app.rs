@@ -41,8 +41,13 @@ pub async fn spawn_app<S: Service>() -> TestApp<S> {
 }
 
 /// Spawns service `S` with the given auth fixture and extra settings (`("KEY", "value")`).
-pub async fn spawn_app_with<S: Service>(auth: Arc<TestAuth>, overrides: &[(&str, &str)]) -> TestApp<S> {
-    let db = TestDb::new(S::INFO, S::MIGRATIONS).await.expect("create test database");
+pub async fn spawn_app_with<S: Service>(
+    auth: Arc<TestAuth>,
+    overrides: &[(&str, &str)],
+) -> TestApp<S> {
+    let db = TestDb::new(S::INFO, S::MIGRATIONS)
+        .await
+        .expect("create test database");
     let redis_prefix = crate::unique_prefix();
     let mut env: HashMap<String, String> = HashMap::from([
         ("VOXANNE_ENV".into(), "test".into()),
@@ -70,7 +75,10 @@ pub async fn spawn_app_with<S: Service>(auth: Arc<TestAuth>, overrides: &[(&str,
     TestApp {
         address: format!("http://127.0.0.1:{}", handle.port),
         port: handle.port,
-        client: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client"),
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client"),
         auth,
         settings,
         redis_prefix,

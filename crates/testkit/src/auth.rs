@@ -54,7 +54,10 @@ impl TestAuth {
     /// Starts a JWKS server publishing one fresh signing key.
     pub async fn start() -> Self {
         let server = MockServer::start().await;
-        let key = SigningKey::generate(&format!("test-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]));
+        let key = SigningKey::generate(&format!(
+            "test-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        ));
         Mock::given(method("GET"))
             .and(path("/.well-known/jwks.json"))
             .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "keys": [key.jwk()] })))
@@ -82,7 +85,10 @@ impl TestAuth {
             amr: vec![],
             email: Some("user@example.test".into()),
             role: Some("authenticated".into()),
-            app_metadata: AppMetadata { org_id: Some(org.as_uuid()), org_role: Some(role) },
+            app_metadata: AppMetadata {
+                org_id: Some(org.as_uuid()),
+                org_role: Some(role),
+            },
         }
     }
 

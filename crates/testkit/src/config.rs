@@ -2,12 +2,18 @@
 
 #[allow(clippy::disallowed_methods)] // testkit's one read of the environment
 fn env(name: &str, default: &str) -> String {
-    std::env::var(name).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_string())
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| default.to_string())
 }
 
 /// A superuser connection to the maintenance database (creates and drops test databases).
 pub fn admin_url() -> String {
-    env("TEST_DATABASE_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+    env(
+        "TEST_DATABASE_ADMIN_URL",
+        "postgres://postgres@127.0.0.1:5432/postgres",
+    )
 }
 
 pub fn redis_url() -> String {
@@ -22,7 +28,9 @@ pub fn amqp_url() -> String {
 pub fn url_for(role: &str, database: &str) -> String {
     let admin = admin_url();
     let after_scheme = admin.split_once("://").map_or(admin.as_str(), |(_, r)| r);
-    let host_and_db = after_scheme.rsplit_once('@').map_or(after_scheme, |(_, h)| h);
+    let host_and_db = after_scheme
+        .rsplit_once('@')
+        .map_or(after_scheme, |(_, h)| h);
     let host = host_and_db.split('/').next().unwrap_or("127.0.0.1:5432");
     format!("postgres://{role}@{host}/{database}")
 }

@@ -31,26 +31,50 @@ pub struct TestDb {
 
 impl TestDb {
     /// A fresh database with `service`'s migrations applied.
-    pub async fn new(service: ServiceInfo, migrations: &'static EmbeddedMigrations) -> anyhow::Result<Self> {
+    pub async fn new(
+        service: ServiceInfo,
+        migrations: &'static EmbeddedMigrations,
+    ) -> anyhow::Result<Self> {
         Self::for_services(&[(service, migrations)]).await
     }
 
     /// A fresh database with the migrations of several services applied (each as its owner).
-    pub async fn for_services(services: &[(ServiceInfo, &'static EmbeddedMigrations)]) -> anyhow::Result<Self> {
-        let first = services.first().ok_or_else(|| anyhow::anyhow!("no service given"))?.0;
-        let key: String = services.iter().map(|(s, _)| s.schema).collect::<Vec<_>>().join("_");
+    pub async fn for_services(
+        services: &[(ServiceInfo, &'static EmbeddedMigrations)],
+    ) -> anyhow::Result<Self> {
+        let first = services
+            .first()
+            .ok_or_else(|| anyhow::anyhow!("no service given"))?
+            .0;
+        let key: String = services
+            .iter()
+            .map(|(s, _)| s.schema)
+            .collect::<Vec<_>>()
+            .join("_");
         let template = template_for(key.clone(), services).await?;
-        let name = format!("vxt_{}_{}_{}", std::process::id(), key, COUNTER.fetch_add(1, Ordering::Relaxed));
+        let name = format!(
+            "vxt_{}_{}_{}",
+            std::process::id(),
+            key,
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
         {
             // Postgres refuses a clone while another session uses the template; serialize ours.
             let _g = CLONE_LOCK.lock().await;
             let mut admin = AsyncPgConnection::establish(&admin_url()).await?;
-            admin.batch_execute(&format!("CREATE DATABASE \"{name}\" TEMPLATE \"{template}\"")).await?;
+            admin
+                .batch_execute(&format!(
+                    "CREATE DATABASE \"{name}\" TEMPLATE \"{template}\""
+                ))
+                .await?;
         }
         // Per-database role settings (search_path) are not copied by CREATE DATABASE.
         let mut conn = AsyncPgConnection::establish(&url_for("postgres", &name)).await?;
         conn.batch_execute(SCHEMAS_SQL).await?;
-        Ok(TestDb { name, schema: first.schema })
+        Ok(TestDb {
+            name,
+            schema: first.schema,
+        })
     }
 
     /// The service's runtime login (`svc_<schema>`): no superuser, no BYPASSRLS.
@@ -87,10 +111,17 @@ impl Drop for TestDb {
         let name = self.name.clone();
         // Drop runs inside the test's runtime: do the async cleanup on a thread of its own.
         let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
             rt.block_on(async move {
                 if let Ok(mut admin) = AsyncPgConnection::establish(&admin_url()).await {
-                    let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await;
+                    let _ = admin
+                        .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                        .await;
                 }
             });
         })
@@ -98,21 +129,35 @@ impl Drop for TestDb {
     }
 }
 
-async fn template_for(key: String, services: &[(ServiceInfo, &'static EmbeddedMigrations)]) -> anyhow::Result<String> {
+async fn template_for(
+    key: String,
+    services: &[(ServiceInfo, &'static EmbeddedMigrations)],
+) -> anyhow::Result<String> {
     let cell = {
-        let mut map = TEMPLATES.lock().map_err(|_| anyhow::anyhow!("template registry poisoned"))?;
+        let mut map = TEMPLATES
+            .lock()
+            .map_err(|_| anyhow::anyhow!("template registry poisoned"))?;
         map.entry(key.clone()).or_default().clone()
     };
-    cell.get_or_try_init(|| build_template(key, services)).await.cloned()
+    cell.get_or_try_init(|| build_template(key, services))
+        .await
+        .cloned()
 }
 
-async fn build_template(key: String, services: &[(ServiceInfo, &'static EmbeddedMigrations)]) -> anyhow::Result<String> {
+async fn build_template(
+    key: String,
+    services: &[(ServiceInfo, &'static EmbeddedMigrations)],
+) -> anyhow::Result<String> {
     SWEPT.get_or_init(sweep_leftovers).await;
     let name = format!("vxt_{}_tpl_{}", std::process::id(), key);
     let mut admin = AsyncPgConnection::establish(&admin_url()).await?;
     admin.batch_execute(ROLES_SQL).await?;
-    admin.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await?;
-    admin.batch_execute(&format!("CREATE DATABASE \"{name}\"")).await?;
+    admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+        .await?;
+    admin
+        .batch_execute(&format!("CREATE DATABASE \"{name}\""))
+        .await?;
     {
         let mut tpl = AsyncPgConnection::establish(&url_for("postgres", &name)).await?;
         tpl.batch_execute(SCHEMAS_SQL).await?;
@@ -132,18 +177,30 @@ struct DbName {
 
 /// Drops `vxt_<pid>_…` databases whose process is gone (killed runs never reach their Drop).
 async fn sweep_leftovers() {
-    let Ok(mut admin) = AsyncPgConnection::establish(&admin_url()).await else { return };
-    let Ok(rows) = diesel::sql_query("SELECT datname FROM pg_database WHERE datname LIKE 'vxt\\_%'")
-        .load::<DbName>(&mut admin)
-        .await
+    let Ok(mut admin) = AsyncPgConnection::establish(&admin_url()).await else {
+        return;
+    };
+    let Ok(rows) =
+        diesel::sql_query("SELECT datname FROM pg_database WHERE datname LIKE 'vxt\\_%'")
+            .load::<DbName>(&mut admin)
+            .await
     else {
         return;
     };
     for row in rows {
-        let pid = row.datname.split('_').nth(1).and_then(|p| p.parse::<u32>().ok());
+        let pid = row
+            .datname
+            .split('_')
+            .nth(1)
+            .and_then(|p| p.parse::<u32>().ok());
         let alive = pid.is_some_and(|p| std::path::Path::new(&format!("/proc/{p}")).exists());
         if !alive {
-            let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", row.datname)).await;
+            let _ = admin
+                .batch_execute(&format!(
+                    "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                    row.datname
+                ))
+                .await;
         }
     }
 }

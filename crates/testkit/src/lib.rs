@@ -24,5 +24,8 @@ pub fn unique_prefix() -> String {
 
 /// An exchange or queue name no other test (or test run) uses.
 pub fn unique_name(base: &str) -> String {
-    format!("test.{base}.{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+    format!(
+        "test.{base}.{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    )
 }

@@ -13,7 +13,8 @@ pub struct LogCapture {
 
 impl LogCapture {
     pub fn contents(&self) -> String {
-        String::from_utf8_lossy(&self.buf.lock().map(|b| b.clone()).unwrap_or_default()).into_owned()
+        String::from_utf8_lossy(&self.buf.lock().map(|b| b.clone()).unwrap_or_default())
+            .into_owned()
     }
 }
 

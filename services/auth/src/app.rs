@@ -12,7 +12,10 @@ use crate::routes;
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/auth");
 
 #[derive(OpenApi)]
-#[openapi(info(title = "Voxanne auth", description = "Organizations, users, memberships, sessions, MFA, SSO, audit log, JWKS and service tokens."))]
+#[openapi(info(
+    title = "Voxanne auth",
+    description = "Organizations, users, memberships, sessions, MFA, SSO, audit log, JWKS and service tokens."
+))]
 struct ApiDoc;
 
 pub struct AuthService;

@@ -19,7 +19,10 @@ pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/c
         routes::services::get_service,
         routes::services::delete_service
     ),
-    info(title = "Voxanne calendar", description = "Services catalog, business hours, availability, appointments and Google Calendar sync.")
+    info(
+        title = "Voxanne calendar",
+        description = "Services catalog, business hours, availability, appointments and Google Calendar sync."
+    )
 )]
 struct ApiDoc;
 

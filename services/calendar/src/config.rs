@@ -2,7 +2,11 @@
 
 use servicekit::config::{CommonSettings, ConfigError, ServiceInfo};
 
-pub const INFO: ServiceInfo = ServiceInfo { name: "calendar", schema: "calendar", default_port: 8083 };
+pub const INFO: ServiceInfo = ServiceInfo {
+    name: "calendar",
+    schema: "calendar",
+    default_port: 8083,
+};
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -11,6 +15,8 @@ pub struct Settings {
 
 impl Settings {
     pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        Ok(Settings { common: CommonSettings::from_lookup(INFO, lookup)? })
+        Ok(Settings {
+            common: CommonSettings::from_lookup(INFO, lookup)?,
+        })
     }
 }

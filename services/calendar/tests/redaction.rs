@@ -2,6 +2,8 @@
 //! and body carry a phone number, an email and a bearer token leaves none of them in the logs.
 //! Its own test binary, because it installs the process-wide log subscriber.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failure should stop the test loudly
+
 use serde_json::json;
 use tenancy::{OrgId, Role};
 use testkit::LogCapture;
@@ -14,11 +16,14 @@ async fn logs_contain_no_phone_email_or_token() {
     let token = app.auth.token(OrgId::new_random(), Role::Admin);
     let phone = "+15551234567";
     let email = "jane.doe@example.com";
-    let body = json!({"name": format!("Call {phone} or mail {email}"), "duration_minutes": "thirty"});
+    let body =
+        json!({"name": format!("Call {phone} or mail {email}"), "duration_minutes": "thirty"});
 
     let r = app
         .client
-        .post(app.url(&format!("/api/calendar/services?caller={phone}&email={email}")))
+        .post(app.url(&format!(
+            "/api/calendar/services?caller={phone}&email={email}"
+        )))
         .bearer_auth(&token)
         .header("user-agent", format!("curl/8 ({email}; {phone})"))
         .header("x-caller", phone)
@@ -34,10 +39,29 @@ async fn logs_contain_no_phone_email_or_token() {
     // Give the server's worker thread a moment to finish writing its request line.
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     let logs = capture.contents();
-    assert!(logs.contains("careless request dump"), "the test's own log line is captured:\n{logs}");
-    assert!(logs.contains("/api/calendar/services"), "the request was logged:\n{logs}");
-    for secret in [phone, "5551234567", email, "jane.doe", token.as_str(), token.split('.').nth(1).unwrap()] {
-        assert!(!logs.contains(secret), "{secret:?} leaked into the logs:\n{logs}");
+    assert!(
+        logs.contains("careless request dump"),
+        "the test's own log line is captured:\n{logs}"
+    );
+    assert!(
+        logs.contains("/api/calendar/services"),
+        "the request was logged:\n{logs}"
+    );
+    for secret in [
+        phone,
+        "5551234567",
+        email,
+        "jane.doe",
+        token.as_str(),
+        token.split('.').nth(1).unwrap(),
+    ] {
+        assert!(
+            !logs.contains(secret),
+            "{secret:?} leaked into the logs:\n{logs}"
+        );
     }
-    assert!(logs.contains("[REDACTED:"), "redaction markers are present:\n{logs}");
+    assert!(
+        logs.contains("[REDACTED:"),
+        "redaction markers are present:\n{logs}"
+    );
 }

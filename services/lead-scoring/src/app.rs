@@ -12,7 +12,10 @@ use crate::routes;
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/leads");
 
 #[derive(OpenApi)]
-#[openapi(info(title = "Voxanne lead-scoring", description = "Contacts, lead scores with reasons and pipeline stages."))]
+#[openapi(info(
+    title = "Voxanne lead-scoring",
+    description = "Contacts, lead scores with reasons and pipeline stages."
+))]
 struct ApiDoc;
 
 pub struct LeadScoring;

@@ -12,7 +12,10 @@ use crate::routes;
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/messaging");
 
 #[derive(OpenApi)]
-#[openapi(info(title = "Voxanne messaging", description = "SMS and WhatsApp through each org's Twilio, templates, reminders and opt-outs."))]
+#[openapi(info(
+    title = "Voxanne messaging",
+    description = "SMS and WhatsApp through each org's Twilio, templates, reminders and opt-outs."
+))]
 struct ApiDoc;
 
 pub struct Messaging;

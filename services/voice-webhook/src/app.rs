@@ -12,7 +12,10 @@ use crate::routes;
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/voice");
 
 #[derive(OpenApi)]
-#[openapi(info(title = "Voxanne voice-webhook", description = "Vapi server URL, agents, phone numbers, calls, transcripts and live tool execution."))]
+#[openapi(info(
+    title = "Voxanne voice-webhook",
+    description = "Vapi server URL, agents, phone numbers, calls, transcripts and live tool execution."
+))]
 struct ApiDoc;
 
 pub struct VoiceWebhook;

@@ -1,7 +1,7 @@
 //! The catalog test that cannot drift: it reads Postgres's own catalog after every service's
 //! migrations, so a new table, column or role is checked without anyone listing it here.
 
-use diesel::sql_types::{Bool, BigInt, Text};
+use diesel::sql_types::{BigInt, Bool, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use testkit::TestDb;
 
@@ -61,7 +61,9 @@ async fn violations(conn: &mut AsyncPgConnection) -> (Vec<String>, usize) {
             out.push(format!("{name}: no policy"));
         }
         if t.immutable_trigger == 0 {
-            out.push(format!("{name}: org_id is not protected by the org_id_immutable trigger"));
+            out.push(format!(
+                "{name}: org_id is not protected by the org_id_immutable trigger"
+            ));
         }
     }
     (out, tables.len())
@@ -85,8 +87,15 @@ async fn every_tenant_table_forces_rls_and_login_roles_cannot_bypass_it() {
     let mut conn = db.admin_conn().await.unwrap();
 
     let (found, seen) = violations(&mut conn).await;
-    assert!(found.is_empty(), "tenant tables breaking ARCHITECTURE §3:\n{}", found.join("\n"));
-    assert!(seen >= 5, "expected every service to have at least one tenant table, saw {seen}");
+    assert!(
+        found.is_empty(),
+        "tenant tables breaking ARCHITECTURE §3:\n{}",
+        found.join("\n")
+    );
+    assert!(
+        seen >= 5,
+        "expected every service to have at least one tenant table, saw {seen}"
+    );
 
     let roles: Vec<RoleRow> = diesel::sql_query(
         "SELECT r.rolname::text AS rolname, r.rolsuper, r.rolbypassrls,
@@ -97,7 +106,10 @@ async fn every_tenant_table_forces_rls_and_login_roles_cannot_bypass_it() {
     .load(&mut conn)
     .await
     .unwrap();
-    let logins: Vec<_> = roles.iter().filter(|r| r.rolname.starts_with("svc_")).collect();
+    let logins: Vec<_> = roles
+        .iter()
+        .filter(|r| r.rolname.starts_with("svc_"))
+        .collect();
     assert_eq!(logins.len(), 5, "{roles:?}");
     for r in &roles {
         assert!(!r.rolsuper, "{} is a superuser", r.rolname);
@@ -115,13 +127,18 @@ async fn every_tenant_table_forces_rls_and_login_roles_cannot_bypass_it() {
                 #[diesel(sql_type = Bool)]
                 usage: bool,
             }
-            let u: Usage = diesel::sql_query("SELECT has_schema_privilege($1, $2, 'USAGE') AS usage")
-                .bind::<Text, _>(format!("svc_{login}"))
-                .bind::<Text, _>(*schema)
-                .get_result(&mut conn)
-                .await
-                .unwrap();
-            assert_eq!(u.usage, *schema == login, "svc_{login} USAGE on schema {schema}");
+            let u: Usage =
+                diesel::sql_query("SELECT has_schema_privilege($1, $2, 'USAGE') AS usage")
+                    .bind::<Text, _>(format!("svc_{login}"))
+                    .bind::<Text, _>(*schema)
+                    .get_result(&mut conn)
+                    .await
+                    .unwrap();
+            assert_eq!(
+                u.usage,
+                *schema == login,
+                "svc_{login} USAGE on schema {schema}"
+            );
         }
     }
 }
@@ -130,8 +147,14 @@ async fn every_tenant_table_forces_rls_and_login_roles_cannot_bypass_it() {
 async fn the_catalog_check_catches_a_table_without_forced_rls() {
     let db = TestDb::for_services(&all_services()).await.unwrap();
     // A careless migration, applied as the schema owner like a real one.
-    let mut owner = <AsyncPgConnection as diesel_async::AsyncConnection>::establish(&db.url_as("leads_owner")).await.unwrap();
-    owner.batch_execute("CREATE TABLE careless (id serial PRIMARY KEY, org_id uuid NOT NULL)").await.unwrap();
+    let mut owner =
+        <AsyncPgConnection as diesel_async::AsyncConnection>::establish(&db.url_as("leads_owner"))
+            .await
+            .unwrap();
+    owner
+        .batch_execute("CREATE TABLE careless (id serial PRIMARY KEY, org_id uuid NOT NULL)")
+        .await
+        .unwrap();
     owner
         .batch_execute("CREATE TABLE half_done (id serial PRIMARY KEY, org_id uuid NOT NULL); ALTER TABLE half_done ENABLE ROW LEVEL SECURITY;")
         .await
@@ -142,7 +165,20 @@ async fn the_catalog_check_catches_a_table_without_forced_rls() {
         .unwrap();
     let mut admin = db.admin_conn().await.unwrap();
     let (found, _) = violations(&mut admin).await;
-    assert!(found.iter().any(|v| v == "leads.careless: row level security not enabled"), "{found:?}");
-    assert!(found.iter().any(|v| v == "leads.half_done: row level security not forced"), "{found:?}");
-    assert!(!found.iter().any(|v| v.contains("relay_state")), "system tables are exempt: {found:?}");
+    assert!(
+        found
+            .iter()
+            .any(|v| v == "leads.careless: row level security not enabled"),
+        "{found:?}"
+    );
+    assert!(
+        found
+            .iter()
+            .any(|v| v == "leads.half_done: row level security not forced"),
+        "{found:?}"
+    );
+    assert!(
+        !found.iter().any(|v| v.contains("relay_state")),
+        "system tables are exempt: {found:?}"
+    );
 }

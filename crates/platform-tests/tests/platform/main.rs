@@ -1,6 +1,8 @@
 //! Platform tests against the real Postgres, Redis and RabbitMQ: tenant isolation in the
 //! database, the catalog rules every migration must follow, and every service's ops surface.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failure should stop the test loudly
+
 mod catalog;
 mod ops;
 mod rls;
@@ -13,9 +15,15 @@ use servicekit::cli::Service;
 pub fn all_services() -> Vec<(ServiceInfo, &'static EmbeddedMigrations)> {
     vec![
         (auth::AuthService::INFO, auth::AuthService::MIGRATIONS),
-        (voice_webhook::VoiceWebhook::INFO, voice_webhook::VoiceWebhook::MIGRATIONS),
+        (
+            voice_webhook::VoiceWebhook::INFO,
+            voice_webhook::VoiceWebhook::MIGRATIONS,
+        ),
         (calendar::Calendar::INFO, calendar::Calendar::MIGRATIONS),
         (messaging::Messaging::INFO, messaging::Messaging::MIGRATIONS),
-        (lead_scoring::LeadScoring::INFO, lead_scoring::LeadScoring::MIGRATIONS),
+        (
+            lead_scoring::LeadScoring::INFO,
+            lead_scoring::LeadScoring::MIGRATIONS,
+        ),
     ]
 }

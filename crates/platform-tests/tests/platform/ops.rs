@@ -32,16 +32,32 @@ async fn check_ops_surface<S: Service>() {
 
     let (status, body) = ready_eventually(&app).await;
     assert_eq!(status, 200, "{name} /ready: {body}");
-    assert_eq!(body, serde_json::json!({"database": true, "redis": true, "bus": true}));
+    assert_eq!(
+        body,
+        serde_json::json!({"database": true, "redis": true, "bus": true})
+    );
 
-    let r = app.client.get(app.url("/openapi.json")).send().await.unwrap();
+    let r = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let doc: Value = r.json().await.unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."), "{doc}");
-    assert!(doc["paths"]["/ready"].is_object(), "generated document lists the ops paths");
+    assert!(
+        doc["paths"]["/ready"].is_object(),
+        "generated document lists the ops paths"
+    );
     assert!(doc["info"]["title"].as_str().unwrap().contains(name));
 
-    let r = app.client.get(app.url("/api/definitely/not/here")).send().await.unwrap();
+    let r = app
+        .client
+        .get(app.url("/api/definitely/not/here"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
     assert_eq!(r.headers()["x-served-by"], name);
     assert_eq!(r.headers()["content-type"], "application/problem+json");
@@ -53,7 +69,10 @@ async fn check_ops_surface<S: Service>() {
     assert_eq!(r.status(), 200);
     let text = r.text().await.unwrap();
     assert!(text.contains("http_requests_total"), "{text}");
-    assert!(text.contains("http_request_duration_seconds_bucket"), "{text}");
+    assert!(
+        text.contains("http_request_duration_seconds_bucket"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
@@ -85,12 +104,27 @@ async fn lead_scoring_serves_its_ops_surface() {
 async fn ready_is_503_and_names_the_database_when_postgres_is_unreachable() {
     let auth = Arc::new(TestAuth::start().await);
     // Port 1 on loopback: nothing listens there.
-    let app = spawn_app_with::<calendar::Calendar>(auth, &[("DATABASE_URL", "postgres://svc_calendar@127.0.0.1:1/voxanne")]).await;
+    let app = spawn_app_with::<calendar::Calendar>(
+        auth,
+        &[(
+            "DATABASE_URL",
+            "postgres://svc_calendar@127.0.0.1:1/voxanne",
+        )],
+    )
+    .await;
     let r = app.client.get(app.url("/ready")).send().await.unwrap();
     assert_eq!(r.status(), 503);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["database"], false, "{body}");
     assert_eq!(body["redis"], true, "{body}");
     // Liveness is unaffected: the process is up.
-    assert_eq!(app.client.get(app.url("/health")).send().await.unwrap().status(), 200);
+    assert_eq!(
+        app.client
+            .get(app.url("/health"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
 }

@@ -3,8 +3,8 @@
 
 use diesel::sql_types::{Nullable, Text, Uuid as SqlUuid};
 use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
-use servicekit::cli::Service;
 use servicekit::SecretString;
+use servicekit::cli::Service;
 use servicekit::db::{PoolUnavailable, pg_pool};
 use tenancy::{Db, OrgId};
 use testkit::TestDb;
@@ -50,7 +50,9 @@ struct Setting {
 }
 
 async fn calendar_db() -> (TestDb, Db) {
-    let db = TestDb::new(calendar::Calendar::INFO, calendar::Calendar::MIGRATIONS).await.unwrap();
+    let db = TestDb::new(calendar::Calendar::INFO, calendar::Calendar::MIGRATIONS)
+        .await
+        .unwrap();
     // One connection: every checkout reuses the same backend, so leaks between checkouts show.
     let pool = pg_pool(&SecretString::from(db.service_url()), 1).unwrap();
     (db, Db::new(pool))
@@ -73,9 +75,17 @@ async fn insert(db: &Db, org: OrgId, name: &str) -> Uuid {
 }
 
 async fn visible(db: &Db, org: OrgId) -> Vec<Row> {
-    db.tenant_tx(org, |tx| Box::pin(async move { Ok::<_, E>(diesel::sql_query("SELECT id, org_id FROM services").load::<Row>(tx).await?) }))
-        .await
-        .unwrap()
+    db.tenant_tx(org, |tx| {
+        Box::pin(async move {
+            Ok::<_, E>(
+                diesel::sql_query("SELECT id, org_id FROM services")
+                    .load::<Row>(tx)
+                    .await?,
+            )
+        })
+    })
+    .await
+    .unwrap()
 }
 
 #[tokio::test]
@@ -95,8 +105,14 @@ async fn a_tenant_transaction_sees_and_touches_only_its_own_rows() {
     let (updated, deleted) = db
         .tenant_tx(a, |tx| {
             Box::pin(async move {
-                let u = diesel::sql_query("UPDATE services SET name = 'hijacked' WHERE id = $1").bind::<SqlUuid, _>(b1).execute(tx).await?;
-                let d = diesel::sql_query("DELETE FROM services WHERE id = $1").bind::<SqlUuid, _>(b1).execute(tx).await?;
+                let u = diesel::sql_query("UPDATE services SET name = 'hijacked' WHERE id = $1")
+                    .bind::<SqlUuid, _>(b1)
+                    .execute(tx)
+                    .await?;
+                let d = diesel::sql_query("DELETE FROM services WHERE id = $1")
+                    .bind::<SqlUuid, _>(b1)
+                    .execute(tx)
+                    .await?;
                 Ok::<_, E>((u, d))
             })
         })
@@ -119,7 +135,11 @@ async fn a_tenant_transaction_sees_and_touches_only_its_own_rows() {
         })
         .await
         .unwrap_err();
-    assert!(err.message().contains("row-level security"), "{}", err.message());
+    assert!(
+        err.message().contains("row-level security"),
+        "{}",
+        err.message()
+    );
     assert_eq!(visible(&db, b).await.len(), 1);
 }
 
@@ -128,13 +148,24 @@ async fn with_no_org_set_selects_return_zero_rows_not_an_error() {
     let (_guard, db) = calendar_db().await;
     insert(&db, OrgId::new_random(), "x").await;
     let rows = db
-        .system_tx(|tx| Box::pin(async move { Ok::<_, E>(diesel::sql_query("SELECT id, org_id FROM services").load::<Row>(tx).await?) }))
+        .system_tx(|tx| {
+            Box::pin(async move {
+                Ok::<_, E>(
+                    diesel::sql_query("SELECT id, org_id FROM services")
+                        .load::<Row>(tx)
+                        .await?,
+                )
+            })
+        })
         .await
         .unwrap();
     assert!(rows.is_empty());
     // Outside any transaction too.
     let mut conn = servicekit::db::checkout(db.pool()).await.unwrap();
-    let rows: Vec<Row> = diesel::sql_query("SELECT id, org_id FROM services").load(&mut conn).await.unwrap();
+    let rows: Vec<Row> = diesel::sql_query("SELECT id, org_id FROM services")
+        .load(&mut conn)
+        .await
+        .unwrap();
     assert!(rows.is_empty());
 }
 
@@ -145,12 +176,21 @@ async fn the_pooled_connection_carries_no_org_after_a_tenant_transaction() {
     insert(&db, a, "committed").await;
     // And after a rollback.
     let _ = db
-        .tenant_tx(a, |_tx| Box::pin(async move { Err::<(), E>(E::Db(diesel::result::Error::RollbackTransaction)) }))
+        .tenant_tx(a, |_tx| {
+            Box::pin(async move { Err::<(), E>(E::Db(diesel::result::Error::RollbackTransaction)) })
+        })
         .await;
     let mut conn = servicekit::db::checkout(db.pool()).await.unwrap();
-    let s: Setting = diesel::sql_query("SELECT NULLIF(current_setting('app.org_id', true), '') AS org").get_result(&mut conn).await.unwrap();
+    let s: Setting =
+        diesel::sql_query("SELECT NULLIF(current_setting('app.org_id', true), '') AS org")
+            .get_result(&mut conn)
+            .await
+            .unwrap();
     assert_eq!(s.org, None, "the org leaked into the next checkout");
-    let rows: Vec<Row> = diesel::sql_query("SELECT id, org_id FROM services").load(&mut conn).await.unwrap();
+    let rows: Vec<Row> = diesel::sql_query("SELECT id, org_id FROM services")
+        .load(&mut conn)
+        .await
+        .unwrap();
     assert!(rows.is_empty());
 }
 
@@ -172,9 +212,17 @@ async fn org_id_cannot_be_updated() {
         })
         .await
         .unwrap_err();
-    assert!(err.message().contains("org_id is immutable"), "{}", err.message());
+    assert!(
+        err.message().contains("org_id is immutable"),
+        "{}",
+        err.message()
+    );
     // Even the schema owner, which could otherwise rewrite its own rows, is stopped by the trigger.
-    let mut owner = <diesel_async::AsyncPgConnection as diesel_async::AsyncConnection>::establish(&test_db.owner_url()).await.unwrap();
+    let mut owner = <diesel_async::AsyncPgConnection as diesel_async::AsyncConnection>::establish(
+        &test_db.owner_url(),
+    )
+    .await
+    .unwrap();
     let err = owner
         .batch_execute(&format!(
             "BEGIN; SELECT set_config('app.org_id', '{a}', true); UPDATE services SET org_id = '{b}'::uuid WHERE id = '{id}'; COMMIT;"

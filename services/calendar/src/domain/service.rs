@@ -29,29 +29,53 @@ impl NewService {
     ) -> Result<Self, ApiError> {
         let name = name.trim();
         if name.is_empty() || name.chars().count() > 200 {
-            return Err(ApiError::invalid("invalid_field", Some("name"), "name must be 1 to 200 characters"));
+            return Err(ApiError::invalid(
+                "invalid_field",
+                Some("name"),
+                "name must be 1 to 200 characters",
+            ));
         }
         let description = description.unwrap_or("").trim();
         if description.chars().count() > 2000 {
-            return Err(ApiError::invalid("invalid_field", Some("description"), "description must be at most 2000 characters"));
+            return Err(ApiError::invalid(
+                "invalid_field",
+                Some("description"),
+                "description must be at most 2000 characters",
+            ));
         }
         if !(5..=1440).contains(&duration_minutes) {
-            return Err(ApiError::invalid("invalid_field", Some("duration_minutes"), "duration_minutes must be between 5 and 1440"));
+            return Err(ApiError::invalid(
+                "invalid_field",
+                Some("duration_minutes"),
+                "duration_minutes must be between 5 and 1440",
+            ));
         }
         let price_cents = price_cents.unwrap_or(0);
         if price_cents < 0 {
-            return Err(ApiError::invalid("invalid_field", Some("price_cents"), "price_cents cannot be negative"));
+            return Err(ApiError::invalid(
+                "invalid_field",
+                Some("price_cents"),
+                "price_cents cannot be negative",
+            ));
         }
         let currency = currency.unwrap_or("USD").trim().to_ascii_uppercase();
         if currency.len() != 3 || !currency.chars().all(|c| c.is_ascii_uppercase()) {
-            return Err(ApiError::invalid("invalid_field", Some("currency"), "currency must be an ISO 4217 code such as USD"));
+            return Err(ApiError::invalid(
+                "invalid_field",
+                Some("currency"),
+                "currency must be an ISO 4217 code such as USD",
+            ));
         }
         let check_buffer = |v: Option<i32>, field: &'static str| {
             let v = v.unwrap_or(0);
             if (0..=240).contains(&v) {
                 Ok(v)
             } else {
-                Err(ApiError::invalid("invalid_field", Some(field), format!("{field} must be between 0 and 240")))
+                Err(ApiError::invalid(
+                    "invalid_field",
+                    Some(field),
+                    format!("{field} must be between 0 and 240"),
+                ))
             }
         };
         Ok(NewService {
@@ -73,7 +97,17 @@ mod tests {
 
     #[test]
     fn defaults_and_normalisation() {
-        let s = NewService::validate("  Cleaning ", None, 30, None, Some("eur"), None, Some(10), None).unwrap();
+        let s = NewService::validate(
+            "  Cleaning ",
+            None,
+            30,
+            None,
+            Some("eur"),
+            None,
+            Some(10),
+            None,
+        )
+        .unwrap();
         assert_eq!(s.name, "Cleaning");
         assert_eq!(s.currency, "EUR");
         assert_eq!(s.price_cents, 0);
@@ -83,11 +117,62 @@ mod tests {
 
     #[test]
     fn each_rule_names_its_field() {
-        let field = |r: Result<NewService, ApiError>| r.unwrap_err().problem()["field"].as_str().unwrap().to_string();
-        assert_eq!(field(NewService::validate("", None, 30, None, None, None, None, None)), "name");
-        assert_eq!(field(NewService::validate("x", None, 4, None, None, None, None, None)), "duration_minutes");
-        assert_eq!(field(NewService::validate("x", None, 30, Some(-1), None, None, None, None)), "price_cents");
-        assert_eq!(field(NewService::validate("x", None, 30, None, Some("dollars"), None, None, None)), "currency");
-        assert_eq!(field(NewService::validate("x", None, 30, None, None, Some(241), None, None)), "buffer_before_minutes");
+        let field = |r: Result<NewService, ApiError>| {
+            r.unwrap_err().problem()["field"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(
+            field(NewService::validate(
+                "", None, 30, None, None, None, None, None
+            )),
+            "name"
+        );
+        assert_eq!(
+            field(NewService::validate(
+                "x", None, 4, None, None, None, None, None
+            )),
+            "duration_minutes"
+        );
+        assert_eq!(
+            field(NewService::validate(
+                "x",
+                None,
+                30,
+                Some(-1),
+                None,
+                None,
+                None,
+                None
+            )),
+            "price_cents"
+        );
+        assert_eq!(
+            field(NewService::validate(
+                "x",
+                None,
+                30,
+                None,
+                Some("dollars"),
+                None,
+                None,
+                None
+            )),
+            "currency"
+        );
+        assert_eq!(
+            field(NewService::validate(
+                "x",
+                None,
+                30,
+                None,
+                None,
+                Some(241),
+                None,
+                None
+            )),
+            "buffer_before_minutes"
+        );
     }
 }

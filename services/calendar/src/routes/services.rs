@@ -82,7 +82,11 @@ pub struct ListServicesQuery {
 #[utoipa::path(post, path = "/api/calendar/services", tag = "services", request_body = CreateServiceRequest,
     responses((status = 201, body = ServiceView), (status = 409, description = "name already used"), (status = 422, description = "invalid field")))]
 #[tracing::instrument(skip_all, fields(org = %tenant.org_id()))]
-pub async fn create_service(db: web::Data<Db>, tenant: Tenant, body: Json<CreateServiceRequest>) -> Result<HttpResponse, ApiError> {
+pub async fn create_service(
+    db: web::Data<Db>,
+    tenant: Tenant,
+    body: Json<CreateServiceRequest>,
+) -> Result<HttpResponse, ApiError> {
     tenant.require(Role::Admin)?;
     let b = body.into_inner();
     let new = NewService::validate(
@@ -97,7 +101,13 @@ pub async fn create_service(db: web::Data<Db>, tenant: Tenant, body: Json<Create
     )?;
     let org = tenant.org_id();
     let row = db
-        .tenant_tx(org, |tx| Box::pin(async move { store::insert_service(tx, org, &new).await.map_err(name_taken) }))
+        .tenant_tx(org, |tx| {
+            Box::pin(async move {
+                store::insert_service(tx, org, &new)
+                    .await
+                    .map_err(name_taken)
+            })
+        })
         .await?;
     Ok(HttpResponse::Created().json(ServiceView::from(row)))
 }
@@ -106,54 +116,114 @@ pub async fn create_service(db: web::Data<Db>, tenant: Tenant, body: Json<Create
 #[utoipa::path(get, path = "/api/calendar/services", tag = "services", params(ListServicesQuery),
     responses((status = 200, body = ServicePage)))]
 #[tracing::instrument(skip_all, fields(org = %tenant.org_id()))]
-pub async fn list_services(db: web::Data<Db>, tenant: Tenant, query: web::Query<ListServicesQuery>) -> Result<HttpResponse, ApiError> {
+pub async fn list_services(
+    db: web::Data<Db>,
+    tenant: Tenant,
+    query: web::Query<ListServicesQuery>,
+) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
     let limit = q.limit.unwrap_or(50);
     if !(1..=100).contains(&limit) {
-        return Err(ApiError::invalid("invalid_query", Some("limit"), "limit must be between 1 and 100"));
+        return Err(ApiError::invalid(
+            "invalid_query",
+            Some("limit"),
+            "limit must be between 1 and 100",
+        ));
     }
     let after = q.cursor.as_deref().map(decode_cursor).transpose()?;
     let search = q.q.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
     if search.as_ref().is_some_and(|s| s.chars().count() > 200) {
-        return Err(ApiError::invalid("invalid_query", Some("q"), "q must be at most 200 characters"));
+        return Err(ApiError::invalid(
+            "invalid_query",
+            Some("q"),
+            "q must be at most 200 characters",
+        ));
     }
     // One extra row tells whether another page exists.
-    let list = ListServices { active: q.active, search, after, limit: limit + 1 };
+    let list = ListServices {
+        active: q.active,
+        search,
+        after,
+        limit: limit + 1,
+    };
     let org = tenant.org_id();
-    let mut rows = db.tenant_tx(org, |tx| Box::pin(async move { store::list_services(tx, org, &list).await.map_err(ApiError::from) })).await?;
+    let mut rows = db
+        .tenant_tx(org, |tx| {
+            Box::pin(async move {
+                store::list_services(tx, org, &list)
+                    .await
+                    .map_err(ApiError::from)
+            })
+        })
+        .await?;
     let next_cursor = if rows.len() as i64 > limit {
         rows.truncate(limit as usize);
         rows.last().map(|r| encode_cursor(r.created_at, r.id))
     } else {
         None
     };
-    Ok(HttpResponse::Ok().json(ServicePage { items: rows.into_iter().map(ServiceView::from).collect(), next_cursor }))
+    Ok(HttpResponse::Ok().json(ServicePage {
+        items: rows.into_iter().map(ServiceView::from).collect(),
+        next_cursor,
+    }))
 }
 
 /// One service by id.
 #[utoipa::path(get, path = "/api/calendar/services/{id}", tag = "services",
     responses((status = 200, body = ServiceView), (status = 404, description = "no such service in this org")))]
 #[tracing::instrument(skip_all, fields(org = %tenant.org_id()))]
-pub async fn get_service(db: web::Data<Db>, tenant: Tenant, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+pub async fn get_service(
+    db: web::Data<Db>,
+    tenant: Tenant,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
     let (org, id) = (tenant.org_id(), id.into_inner());
-    let row = db.tenant_tx(org, |tx| Box::pin(async move { store::find_service(tx, org, id).await.map_err(ApiError::from) })).await?;
-    row.map(|r| HttpResponse::Ok().json(ServiceView::from(r))).ok_or_else(|| ApiError::not_found("service"))
+    let row = db
+        .tenant_tx(org, |tx| {
+            Box::pin(async move {
+                store::find_service(tx, org, id)
+                    .await
+                    .map_err(ApiError::from)
+            })
+        })
+        .await?;
+    row.map(|r| HttpResponse::Ok().json(ServiceView::from(r)))
+        .ok_or_else(|| ApiError::not_found("service"))
 }
 
 /// Delete a service (admin).
 #[utoipa::path(delete, path = "/api/calendar/services/{id}", tag = "services",
     responses((status = 204), (status = 404, description = "no such service in this org")))]
 #[tracing::instrument(skip_all, fields(org = %tenant.org_id()))]
-pub async fn delete_service(db: web::Data<Db>, tenant: Tenant, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+pub async fn delete_service(
+    db: web::Data<Db>,
+    tenant: Tenant,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
     tenant.require(Role::Admin)?;
     let (org, id) = (tenant.org_id(), id.into_inner());
-    let deleted = db.tenant_tx(org, |tx| Box::pin(async move { store::delete_service(tx, org, id).await.map_err(ApiError::from) })).await?;
-    if deleted { Ok(HttpResponse::NoContent().finish()) } else { Err(ApiError::not_found("service")) }
+    let deleted = db
+        .tenant_tx(org, |tx| {
+            Box::pin(async move {
+                store::delete_service(tx, org, id)
+                    .await
+                    .map_err(ApiError::from)
+            })
+        })
+        .await?;
+    if deleted {
+        Ok(HttpResponse::NoContent().finish())
+    } else {
+        Err(ApiError::not_found("service"))
+    }
 }
 
 fn name_taken(e: diesel::result::Error) -> ApiError {
     match e {
-        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _) => ApiError::Conflict {
+        diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            _,
+        ) => ApiError::Conflict {
             code: "service_name_taken",
             detail: "this org already has a service with that name".into(),
             extra: None,
@@ -167,7 +237,13 @@ fn encode_cursor(at: DateTime<Utc>, id: Uuid) -> String {
 }
 
 fn decode_cursor(raw: &str) -> Result<(DateTime<Utc>, Uuid), ApiError> {
-    let bad = || ApiError::invalid("invalid_query", Some("cursor"), "cursor is not one this API issued");
+    let bad = || {
+        ApiError::invalid(
+            "invalid_query",
+            Some("cursor"),
+            "cursor is not one this API issued",
+        )
+    };
     let text = String::from_utf8(B64URL.decode(raw).map_err(|_| bad())?).map_err(|_| bad())?;
     let (micros, id) = text.split_once('|').ok_or_else(bad)?;
     let at = DateTime::from_timestamp_micros(micros.parse().map_err(|_| bad())?).ok_or_else(bad)?;

@@ -41,7 +41,11 @@ struct NewServiceRow<'a> {
     active: bool,
 }
 
-pub async fn insert_service(conn: &mut AsyncPgConnection, org: OrgId, s: &NewService) -> QueryResult<ServiceRow> {
+pub async fn insert_service(
+    conn: &mut AsyncPgConnection,
+    org: OrgId,
+    s: &NewService,
+) -> QueryResult<ServiceRow> {
     diesel::insert_into(services::table)
         .values(NewServiceRow {
             org_id: org.as_uuid(),
@@ -59,7 +63,11 @@ pub async fn insert_service(conn: &mut AsyncPgConnection, org: OrgId, s: &NewSer
         .await
 }
 
-pub async fn find_service(conn: &mut AsyncPgConnection, org: OrgId, id: Uuid) -> QueryResult<Option<ServiceRow>> {
+pub async fn find_service(
+    conn: &mut AsyncPgConnection,
+    org: OrgId,
+    id: Uuid,
+) -> QueryResult<Option<ServiceRow>> {
     services::table
         .filter(services::org_id.eq(org.as_uuid()))
         .filter(services::id.eq(id))
@@ -80,7 +88,11 @@ pub struct ListServices {
     pub limit: i64,
 }
 
-pub async fn list_services(conn: &mut AsyncPgConnection, org: OrgId, q: &ListServices) -> QueryResult<Vec<ServiceRow>> {
+pub async fn list_services(
+    conn: &mut AsyncPgConnection,
+    org: OrgId,
+    q: &ListServices,
+) -> QueryResult<Vec<ServiceRow>> {
     let mut query = services::table
         .filter(services::org_id.eq(org.as_uuid()))
         .select(ServiceRow::as_select())
@@ -91,19 +103,37 @@ pub async fn list_services(conn: &mut AsyncPgConnection, org: OrgId, q: &ListSer
         query = query.filter(services::active.eq(active));
     }
     if let Some(search) = &q.search {
-        let pattern = format!("%{}%", search.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+        let pattern = format!(
+            "%{}%",
+            search
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        );
         query = query.filter(services::name.ilike(pattern));
     }
     if let Some((at, id)) = q.after {
-        query = query.filter(services::created_at.gt(at).or(services::created_at.eq(at).and(services::id.gt(id))));
+        query = query.filter(
+            services::created_at
+                .gt(at)
+                .or(services::created_at.eq(at).and(services::id.gt(id))),
+        );
     }
     query.load(conn).await
 }
 
 /// Deletes a service; returns whether a row of this org was deleted.
-pub async fn delete_service(conn: &mut AsyncPgConnection, org: OrgId, id: Uuid) -> QueryResult<bool> {
-    let n = diesel::delete(services::table.filter(services::org_id.eq(org.as_uuid())).filter(services::id.eq(id)))
-        .execute(conn)
-        .await?;
+pub async fn delete_service(
+    conn: &mut AsyncPgConnection,
+    org: OrgId,
+    id: Uuid,
+) -> QueryResult<bool> {
+    let n = diesel::delete(
+        services::table
+            .filter(services::org_id.eq(org.as_uuid()))
+            .filter(services::id.eq(id)),
+    )
+    .execute(conn)
+    .await?;
     Ok(n > 0)
 }

@@ -43,19 +43,40 @@ async fn a_wrong_field_type_is_422_naming_the_field() {
     let body = problem(r, 422).await;
     assert_eq!(body["code"], "invalid_field");
     assert_eq!(body["field"], "duration_minutes");
-    assert!(body["detail"].as_str().unwrap().contains("duration_minutes"), "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("duration_minutes"),
+        "{body}"
+    );
 }
 
 #[tokio::test]
 async fn missing_and_unknown_fields_are_named() {
     let app = spawn().await;
     let who = caller(&app, Role::Admin);
-    let send = |b: serde_json::Value| app.client.post(app.url(PATH)).bearer_auth(&who.token).json(&b).send();
+    let send = |b: serde_json::Value| {
+        app.client
+            .post(app.url(PATH))
+            .bearer_auth(&who.token)
+            .json(&b)
+            .send()
+    };
     let body = problem(send(json!({"duration_minutes": 30})).await.unwrap(), 422).await;
     assert_eq!(body["field"], "name");
     let body = problem(send(json!({"name": "x", "duration_minutes": 30, "org_id": "00000000-0000-0000-0000-000000000000"})).await.unwrap(), 422).await;
-    assert!(body["detail"].as_str().unwrap().contains("org_id"), "{body}");
-    let body = problem(send(json!({"name": "x", "duration_minutes": 2})).await.unwrap(), 422).await;
+    assert!(
+        body["detail"].as_str().unwrap().contains("org_id"),
+        "{body}"
+    );
+    let body = problem(
+        send(json!({"name": "x", "duration_minutes": 2}))
+            .await
+            .unwrap(),
+        422,
+    )
+    .await;
     assert_eq!(body["field"], "duration_minutes");
 }
 
@@ -63,7 +84,15 @@ async fn missing_and_unknown_fields_are_named() {
 async fn a_wrong_content_type_is_415() {
     let app = spawn().await;
     let who = caller(&app, Role::Admin);
-    let r = app.client.post(app.url(PATH)).bearer_auth(&who.token).header("content-type", "text/plain").body("{}").send().await.unwrap();
+    let r = app
+        .client
+        .post(app.url(PATH))
+        .bearer_auth(&who.token)
+        .header("content-type", "text/plain")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
     let body = problem(r, 415).await;
     assert_eq!(body["code"], "unsupported_media_type");
 }
@@ -74,21 +103,51 @@ async fn a_body_over_the_configured_limit_is_413_and_nothing_is_stored() {
     let app = spawn_app_with::<calendar::Calendar>(auth, &[("BODY_LIMIT_BYTES", "1024")]).await;
     let who = caller(&app, Role::Admin);
     let big = json!({"name": "Big", "duration_minutes": 30, "description": "x".repeat(2000)});
-    let r = app.client.post(app.url(PATH)).bearer_auth(&who.token).json(&big).send().await.unwrap();
+    let r = app
+        .client
+        .post(app.url(PATH))
+        .bearer_auth(&who.token)
+        .json(&big)
+        .send()
+        .await
+        .unwrap();
     let body = problem(r, 413).await;
     assert_eq!(body["code"], "payload_too_large");
     assert_eq!(body["limit_bytes"], 1024);
-    let list: serde_json::Value = app.client.get(app.url(PATH)).bearer_auth(&who.token).send().await.unwrap().json().await.unwrap();
+    let list: serde_json::Value = app
+        .client
+        .get(app.url(PATH))
+        .bearer_auth(&who.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(list["items"].as_array().unwrap().len(), 0);
 }
 
 #[tokio::test]
 async fn unknown_routes_and_methods_are_problem_json() {
     let app = spawn().await;
-    let body = problem(app.client.get(app.url("/api/calendar/nope")).send().await.unwrap(), 404).await;
+    let body = problem(
+        app.client
+            .get(app.url("/api/calendar/nope"))
+            .send()
+            .await
+            .unwrap(),
+        404,
+    )
+    .await;
     assert_eq!(body["code"], "route_not_found");
     let who = caller(&app, Role::Admin);
-    let r = app.client.put(app.url(PATH)).bearer_auth(&who.token).send().await.unwrap();
+    let r = app
+        .client
+        .put(app.url(PATH))
+        .bearer_auth(&who.token)
+        .send()
+        .await
+        .unwrap();
     assert!(r.status() == 404 || r.status() == 405, "{}", r.status());
     assert_eq!(r.headers()["content-type"], "application/problem+json");
 }
@@ -97,12 +156,48 @@ async fn unknown_routes_and_methods_are_problem_json() {
 async fn a_bad_query_or_path_is_problem_json() {
     let app = spawn().await;
     let who = caller(&app, Role::Viewer);
-    let body = problem(app.client.get(app.url("/api/calendar/services/not-a-uuid")).bearer_auth(&who.token).send().await.unwrap(), 404).await;
+    let body = problem(
+        app.client
+            .get(app.url("/api/calendar/services/not-a-uuid"))
+            .bearer_auth(&who.token)
+            .send()
+            .await
+            .unwrap(),
+        404,
+    )
+    .await;
     assert_eq!(body["code"], "invalid_path");
-    let body = problem(app.client.get(app.url("/api/calendar/services?limit=many")).bearer_auth(&who.token).send().await.unwrap(), 400).await;
+    let body = problem(
+        app.client
+            .get(app.url("/api/calendar/services?limit=many"))
+            .bearer_auth(&who.token)
+            .send()
+            .await
+            .unwrap(),
+        400,
+    )
+    .await;
     assert_eq!(body["code"], "invalid_query");
-    let body = problem(app.client.get(app.url("/api/calendar/services?limit=1000")).bearer_auth(&who.token).send().await.unwrap(), 422).await;
+    let body = problem(
+        app.client
+            .get(app.url("/api/calendar/services?limit=1000"))
+            .bearer_auth(&who.token)
+            .send()
+            .await
+            .unwrap(),
+        422,
+    )
+    .await;
     assert_eq!(body["field"], "limit");
-    let body = problem(app.client.get(app.url("/api/calendar/services?cursor=forged")).bearer_auth(&who.token).send().await.unwrap(), 422).await;
+    let body = problem(
+        app.client
+            .get(app.url("/api/calendar/services?cursor=forged"))
+            .bearer_auth(&who.token)
+            .send()
+            .await
+            .unwrap(),
+        422,
+    )
+    .await;
     assert_eq!(body["field"], "cursor");
 }

@@ -17,11 +17,17 @@ pub struct Caller {
 
 pub fn caller(app: &TestApp<Calendar>, role: Role) -> Caller {
     let org = OrgId::new_random();
-    Caller { org, token: app.auth.token(org, role) }
+    Caller {
+        org,
+        token: app.auth.token(org, role),
+    }
 }
 
 pub fn same_org(app: &TestApp<Calendar>, org: OrgId, role: Role) -> Caller {
-    Caller { org, token: app.auth.token(org, role) }
+    Caller {
+        org,
+        token: app.auth.token(org, role),
+    }
 }
 
 /// Asserts a problem+json answer and returns its body.
@@ -31,6 +37,9 @@ pub async fn problem(r: Response, status: u16) -> Value {
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["status"], status);
     assert!(body["code"].is_string(), "{body}");
-    assert!(body["type"].is_string() && body["title"].is_string(), "{body}");
+    assert!(
+        body["type"].is_string() && body["title"].is_string(),
+        "{body}"
+    );
     body
 }

@@ -17,7 +17,10 @@ use crate::helpers::{problem, spawn};
 
 const PATH: &str = "/api/calendar/services";
 
-async fn get_with(app: &testkit::TestApp<calendar::Calendar>, auth: Option<&str>) -> reqwest::Response {
+async fn get_with(
+    app: &testkit::TestApp<calendar::Calendar>,
+    auth: Option<&str>,
+) -> reqwest::Response {
     let mut req = app.client.get(app.url(PATH));
     if let Some(a) = auth {
         req = req.header("Authorization", a);
@@ -59,7 +62,12 @@ async fn bad_tokens_get_401_problem_json() {
     // Algorithm confusion: HS256 keyed with the published public key.
     let mut hs_header = Header::new(Algorithm::HS256);
     hs_header.kid = Some(app.auth.key.kid.clone());
-    let hs256 = jsonwebtoken::encode(&hs_header, &base(), &EncodingKey::from_secret(&app.auth.key.public)).unwrap();
+    let hs256 = jsonwebtoken::encode(
+        &hs_header,
+        &base(),
+        &EncodingKey::from_secret(&app.auth.key.public),
+    )
+    .unwrap();
     let hs256_jwk_x = jsonwebtoken::encode(
         &hs_header,
         &base(),
@@ -73,21 +81,62 @@ async fn bad_tokens_get_401_problem_json() {
     let parts: Vec<&str> = good.split('.').collect();
     let mut forged = base();
     forged.app_metadata.org_id = Some(OrgId::new_random().as_uuid());
-    let tampered = format!("{}.{}.{}", parts[0], B64URL.encode(serde_json::to_string(&forged).unwrap()), parts[2]);
+    let tampered = format!(
+        "{}.{}.{}",
+        parts[0],
+        B64URL.encode(serde_json::to_string(&forged).unwrap()),
+        parts[2]
+    );
 
     let cases: Vec<(&str, Option<String>, &str)> = vec![
         ("missing header", None, "missing_token"),
-        ("not bearer", Some(format!("Basic {}", B64URL.encode("a:b"))), "missing_token"),
+        (
+            "not bearer",
+            Some(format!("Basic {}", B64URL.encode("a:b"))),
+            "missing_token",
+        ),
         ("garbage", Some("Bearer not.a.jwt".into()), "invalid_token"),
-        ("expired", Some(format!("Bearer {}", app.auth.sign(&expired))), "token_expired"),
-        ("not yet valid", Some(format!("Bearer {}", app.auth.sign(&not_yet))), "token_not_yet_valid"),
-        ("wrong iss", Some(format!("Bearer {}", app.auth.sign(&wrong_iss))), "invalid_token"),
-        ("wrong aud", Some(format!("Bearer {}", app.auth.sign(&wrong_aud))), "invalid_token"),
+        (
+            "expired",
+            Some(format!("Bearer {}", app.auth.sign(&expired))),
+            "token_expired",
+        ),
+        (
+            "not yet valid",
+            Some(format!("Bearer {}", app.auth.sign(&not_yet))),
+            "token_not_yet_valid",
+        ),
+        (
+            "wrong iss",
+            Some(format!("Bearer {}", app.auth.sign(&wrong_iss))),
+            "invalid_token",
+        ),
+        (
+            "wrong aud",
+            Some(format!("Bearer {}", app.auth.sign(&wrong_aud))),
+            "invalid_token",
+        ),
         ("alg none", Some(format!("Bearer {none}")), "invalid_token"),
-        ("HS256 with the public key", Some(format!("Bearer {hs256}")), "invalid_token"),
-        ("HS256 with the JWK x", Some(format!("Bearer {hs256_jwk_x}")), "invalid_token"),
-        ("unknown kid", Some(format!("Bearer {stranger}")), "invalid_token"),
-        ("tampered payload", Some(format!("Bearer {tampered}")), "invalid_token"),
+        (
+            "HS256 with the public key",
+            Some(format!("Bearer {hs256}")),
+            "invalid_token",
+        ),
+        (
+            "HS256 with the JWK x",
+            Some(format!("Bearer {hs256_jwk_x}")),
+            "invalid_token",
+        ),
+        (
+            "unknown kid",
+            Some(format!("Bearer {stranger}")),
+            "invalid_token",
+        ),
+        (
+            "tampered payload",
+            Some(format!("Bearer {tampered}")),
+            "invalid_token",
+        ),
     ];
     for (what, header, code) in cases {
         let r = get_with(&app, header.as_deref()).await;
@@ -114,7 +163,14 @@ async fn a_valid_token_without_an_org_gets_403() {
 #[tokio::test]
 async fn a_service_token_cannot_call_a_tenant_endpoint() {
     let app = spawn().await;
-    let r = get_with(&app, Some(&format!("Bearer {}", app.auth.service_token("voice-webhook")))).await;
+    let r = get_with(
+        &app,
+        Some(&format!(
+            "Bearer {}",
+            app.auth.service_token("voice-webhook")
+        )),
+    )
+    .await;
     // The service audience is not a user audience: refused before any org logic.
     assert_eq!(r.status(), 401);
 }
@@ -124,25 +180,45 @@ async fn a_revoked_session_is_refused_at_once() {
     let app = spawn().await;
     let claims = app.auth.user_claims(OrgId::new_random(), Role::Owner);
     let token = app.auth.sign(&claims);
-    assert_eq!(get_with(&app, Some(&format!("Bearer {token}"))).await.status(), 200);
+    assert_eq!(
+        get_with(&app, Some(&format!("Bearer {token}")))
+            .await
+            .status(),
+        200
+    );
 
-    let redis = servicekit::db::redis_pool(&servicekit::SecretString::from(testkit::config::redis_url()), 2).unwrap();
+    let redis = servicekit::db::redis_pool(
+        &servicekit::SecretString::from(testkit::config::redis_url()),
+        2,
+    )
+    .unwrap();
     Revocations::new(redis, app.redis_prefix.clone())
-        .revoke(SessionId(claims.session_id.unwrap()), Duration::from_secs(60))
+        .revoke(
+            SessionId(claims.session_id.unwrap()),
+            Duration::from_secs(60),
+        )
         .await
         .unwrap();
 
     let body = problem(get_with(&app, Some(&format!("Bearer {token}"))).await, 401).await;
     assert_eq!(body["code"], "session_revoked");
     // Another session of the same user and org is unaffected.
-    let other = app.auth.sign(&app.auth.user_claims(OrgId::new_random(), Role::Owner));
-    assert_eq!(get_with(&app, Some(&format!("Bearer {other}"))).await.status(), 200);
+    let other = app
+        .auth
+        .sign(&app.auth.user_claims(OrgId::new_random(), Role::Owner));
+    assert_eq!(
+        get_with(&app, Some(&format!("Bearer {other}")))
+            .await
+            .status(),
+        200
+    );
 }
 
 #[tokio::test]
 async fn redis_down_fails_closed() {
     let auth = Arc::new(TestAuth::start().await);
-    let app = spawn_app_with::<calendar::Calendar>(auth, &[("REDIS_URL", "redis://127.0.0.1:1")]).await;
+    let app =
+        spawn_app_with::<calendar::Calendar>(auth, &[("REDIS_URL", "redis://127.0.0.1:1")]).await;
     let token = app.auth.token(OrgId::new_random(), Role::Owner);
     let r = get_with(&app, Some(&format!("Bearer {token}"))).await;
     assert!(r.status() == 401 || r.status() == 503, "got {}", r.status());

@@ -31,16 +31,44 @@ async fn an_admin_creates_reads_lists_and_deletes_a_service() {
     assert_eq!(created["active"], true);
     let id = created["id"].as_str().unwrap();
 
-    let got: Value = app.client.get(app.url(&format!("{PATH}/{id}"))).bearer_auth(&admin.token).send().await.unwrap().json().await.unwrap();
+    let got: Value = app
+        .client
+        .get(app.url(&format!("{PATH}/{id}")))
+        .bearer_auth(&admin.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(got, created);
 
     // The same name twice in one org is a conflict.
-    let r = app.client.post(app.url(PATH)).bearer_auth(&admin.token).json(&json!({"name": "Cleaning", "duration_minutes": 45})).send().await.unwrap();
+    let r = app
+        .client
+        .post(app.url(PATH))
+        .bearer_auth(&admin.token)
+        .json(&json!({"name": "Cleaning", "duration_minutes": 45}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(problem(r, 409).await["code"], "service_name_taken");
 
-    let r = app.client.delete(app.url(&format!("{PATH}/{id}"))).bearer_auth(&admin.token).send().await.unwrap();
+    let r = app
+        .client
+        .delete(app.url(&format!("{PATH}/{id}")))
+        .bearer_auth(&admin.token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 204);
-    let r = app.client.get(app.url(&format!("{PATH}/{id}"))).bearer_auth(&admin.token).send().await.unwrap();
+    let r = app
+        .client
+        .get(app.url(&format!("{PATH}/{id}")))
+        .bearer_auth(&admin.token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(problem(r, 404).await["code"], "not_found");
 }
 
@@ -51,11 +79,30 @@ async fn staff_and_viewers_read_but_cannot_change_the_catalog() {
     let created = create(&app, &admin.token, "Consultation").await;
     for role in [Role::Staff, Role::Viewer] {
         let who = same_org(&app, admin.org, role);
-        let r = app.client.post(app.url(PATH)).bearer_auth(&who.token).json(&json!({"name": "x", "duration_minutes": 30})).send().await.unwrap();
+        let r = app
+            .client
+            .post(app.url(PATH))
+            .bearer_auth(&who.token)
+            .json(&json!({"name": "x", "duration_minutes": 30}))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(problem(r, 403).await["code"], "insufficient_role");
-        let r = app.client.delete(app.url(&format!("{PATH}/{}", created["id"].as_str().unwrap()))).bearer_auth(&who.token).send().await.unwrap();
+        let r = app
+            .client
+            .delete(app.url(&format!("{PATH}/{}", created["id"].as_str().unwrap())))
+            .bearer_auth(&who.token)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(problem(r, 403).await["code"], "insufficient_role");
-        let r = app.client.get(app.url(PATH)).bearer_auth(&who.token).send().await.unwrap();
+        let r = app
+            .client
+            .get(app.url(PATH))
+            .bearer_auth(&who.token)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 200);
     }
 }
@@ -74,7 +121,16 @@ async fn pages_follow_the_cursor_without_gaps_or_repeats() {
         if let Some(c) = &cursor {
             url.push_str(&format!("&cursor={c}"));
         }
-        let page: Value = app.client.get(app.url(&url)).bearer_auth(&admin.token).send().await.unwrap().json().await.unwrap();
+        let page: Value = app
+            .client
+            .get(app.url(&url))
+            .bearer_auth(&admin.token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         for item in page["items"].as_array().unwrap() {
             seen.push(item["name"].as_str().unwrap().to_string());
         }
@@ -83,7 +139,10 @@ async fn pages_follow_the_cursor_without_gaps_or_repeats() {
             None => break,
         }
     }
-    assert_eq!(seen, (0..7).map(|i| format!("Service {i}")).collect::<Vec<_>>());
+    assert_eq!(
+        seen,
+        (0..7).map(|i| format!("Service {i}")).collect::<Vec<_>>()
+    );
 }
 
 #[tokio::test]
@@ -96,20 +155,64 @@ async fn a_second_org_cannot_see_or_touch_the_first_orgs_services() {
     create(&app, &b.token, "B only").await;
 
     // By id: not found, as if it did not exist (no existence oracle).
-    let r = app.client.get(app.url(&format!("{PATH}/{a_id}"))).bearer_auth(&b.token).send().await.unwrap();
+    let r = app
+        .client
+        .get(app.url(&format!("{PATH}/{a_id}")))
+        .bearer_auth(&b.token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(problem(r, 404).await["code"], "not_found");
     // By list.
-    let list: Value = app.client.get(app.url(PATH)).bearer_auth(&b.token).send().await.unwrap().json().await.unwrap();
-    let names: Vec<_> = list["items"].as_array().unwrap().iter().map(|i| i["name"].as_str().unwrap()).collect();
+    let list: Value = app
+        .client
+        .get(app.url(PATH))
+        .bearer_auth(&b.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let names: Vec<_> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, vec!["B only"]);
     // By search.
-    let found: Value = app.client.get(app.url(&format!("{PATH}?q=whiten"))).bearer_auth(&b.token).send().await.unwrap().json().await.unwrap();
+    let found: Value = app
+        .client
+        .get(app.url(&format!("{PATH}?q=whiten")))
+        .bearer_auth(&b.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(found["items"].as_array().unwrap().len(), 0);
     // Cannot delete it.
-    let r = app.client.delete(app.url(&format!("{PATH}/{a_id}"))).bearer_auth(&b.token).send().await.unwrap();
+    let r = app
+        .client
+        .delete(app.url(&format!("{PATH}/{a_id}")))
+        .bearer_auth(&b.token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
     // A's own view is intact, and search works for A.
-    let found: Value = app.client.get(app.url(&format!("{PATH}?q=whiten"))).bearer_auth(&a.token).send().await.unwrap().json().await.unwrap();
+    let found: Value = app
+        .client
+        .get(app.url(&format!("{PATH}?q=whiten")))
+        .bearer_auth(&a.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(found["items"][0]["id"], a_id);
     // B naming A's org in the body cannot plant a row there (the org comes only from the token).
     let r = app
@@ -121,6 +224,15 @@ async fn a_second_org_cannot_see_or_touch_the_first_orgs_services() {
         .await
         .unwrap();
     assert_eq!(r.status(), 422);
-    let list: Value = app.client.get(app.url(PATH)).bearer_auth(&a.token).send().await.unwrap().json().await.unwrap();
+    let list: Value = app
+        .client
+        .get(app.url(PATH))
+        .bearer_auth(&a.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
 }
