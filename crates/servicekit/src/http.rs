@@ -82,6 +82,19 @@ async fn observe(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let started = Instant::now();
+    // Gateways route on the normalised path but forward the raw one: `/api/x/../../internal/..`
+    // must never reach a route the gateway would not have sent here.
+    if !is_canonical(req.path()) {
+        let (http_req, _) = req.into_parts();
+        let err = ApiError::BadRequest {
+            code: "non_canonical_path",
+            detail: "the path contains dot segments".into(),
+        };
+        return Ok(ServiceResponse::new(
+            http_req,
+            actix_web::ResponseError::error_response(&err),
+        ));
+    }
     let method = req.method().to_string();
     let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
     let res = next.call(req).await?.map_into_boxed_body();

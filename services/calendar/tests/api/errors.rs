@@ -201,3 +201,28 @@ async fn a_bad_query_or_path_is_problem_json() {
     .await;
     assert_eq!(body["field"], "cursor");
 }
+
+#[tokio::test]
+async fn a_path_with_dot_segments_is_refused_before_routing() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn().await;
+    // Sent raw: HTTP clients normalise dot segments away, a hostile caller does not.
+    for path in [
+        "/api/calendar/../../internal/v1/orgs/x",
+        "/api/calendar/%2e%2e/services",
+    ] {
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", app.port))
+            .await
+            .unwrap();
+        s.write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .await
+        .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.unwrap();
+        assert!(out.starts_with("HTTP/1.1 400"), "{path}: {out}");
+        assert!(out.contains("non_canonical_path"), "{path}: {out}");
+    }
+}
