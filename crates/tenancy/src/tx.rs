@@ -33,7 +33,7 @@ impl Db {
 
     /// Runs `work` in a transaction scoped to `org`: commit on `Ok`, roll back on `Err`.
     ///
-    /// ```ignore
+    /// ```text
     /// db.tenant_tx(org, |tx| Box::pin(async move { store::services::list(tx, &q).await })).await?
     /// ```
     pub async fn tenant_tx<T, E, F>(&self, org: OrgId, work: F) -> Result<T, E>

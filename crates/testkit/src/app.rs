@@ -45,6 +45,13 @@ pub async fn spawn_app_with<S: Service>(
     auth: Arc<TestAuth>,
     overrides: &[(&str, &str)],
 ) -> TestApp<S> {
+    // The same telemetry pipeline as the binary (spans, trace ids, redaction); the first call
+    // in a process wins, so a test that installs its own capture first keeps it.
+    let _ = if crate::config::show_logs() {
+        servicekit::telemetry::init_with_writer(S::INFO.name, "info", None, std::io::stderr)
+    } else {
+        servicekit::telemetry::init_with_writer(S::INFO.name, "info", None, std::io::sink)
+    };
     let db = TestDb::new(S::INFO, S::MIGRATIONS)
         .await
         .expect("create test database");

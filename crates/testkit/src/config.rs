@@ -34,3 +34,8 @@ pub fn url_for(role: &str, database: &str) -> String {
     let host = host_and_db.split('/').next().unwrap_or("127.0.0.1:5432");
     format!("postgres://{role}@{host}/{database}")
 }
+
+/// `TEST_LOG=1` shows the services' (redacted) logs on stderr; otherwise they go nowhere.
+pub fn show_logs() -> bool {
+    env("TEST_LOG", "0") == "1"
+}

@@ -6,3 +6,4 @@ mod errors;
 mod helpers;
 mod jwt;
 mod services;
+mod trace;
