@@ -1,77 +1,70 @@
-//! RabbitMQ via lapin. For now: one managed connection that (re)connects in the background and
-//! reports its state to `/ready`. Topology, outbox relay, inbox and consumers come with the
-//! event-bus work (see issue "Event bus").
+//! The event bus over RabbitMQ (lapin): topology, the transactional outbox and its relay, the
+//! consumer runner with inbox de-duplication, retries and dead-lettering, and DLQ operations.
+//! Delivery is at-least-once; effects are exactly-once (ARCHITECTURE §5). Design and the traps it
+//! avoids: docs/adr/0004-event-bus.md.
+
+pub mod config;
+pub mod connection;
+pub mod consumer;
+pub mod dlq;
+pub mod headers;
+pub mod outbox;
+pub mod relay;
+pub mod topology;
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use lapin::{Connection, ConnectionProperties};
-use tokio::sync::RwLock;
+use diesel_migrations::{EmbeddedMigrations, embed_migrations};
+use futures_util::future::BoxFuture;
+use servicekit::ops::ReadinessCheck;
 
+pub use config::{BusSettings, Names};
+pub use connection::Connector;
+pub use consumer::{Consumer, HandlerError};
 pub use events;
+pub use outbox::enqueue;
+pub use relay::Relay;
 
+/// The outbox and inbox tables, applied in every service's schema before its own migrations.
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/_bus");
+
+/// One service's handle on the bus.
 #[derive(Clone)]
 pub struct Bus {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
-    url: String,
-    name: String,
-    conn: RwLock<Option<Connection>>,
+    pub settings: BusSettings,
+    pub connector: Connector,
 }
 
 impl Bus {
-    /// Returns immediately; the connection is made (and remade) by a background task, so a
-    /// service starts while the broker is away and turns ready when it comes back.
-    pub fn start(url: String, connection_name: String) -> Self {
-        let bus = Bus {
-            inner: Arc::new(Inner {
-                url,
-                name: connection_name,
-                conn: RwLock::new(None),
-            }),
-        };
-        let task = bus.clone();
-        tokio::spawn(async move { task.keep_connected().await });
+    pub fn new(settings: BusSettings) -> Self {
+        let connector = Connector::new(&settings);
+        Bus { settings, connector }
+    }
+
+    pub fn names(&self) -> Names {
+        self.settings.names()
+    }
+
+    /// Creates the bus of a service process and starts its outbox relay.
+    pub fn start(settings: &BusSettings, common: &servicekit::CommonSettings, platform: &servicekit::Platform) -> Self {
+        let bus = Bus::new(settings.clone());
+        Relay::new(&bus, platform.pg.clone(), common.database_url.clone()).spawn();
         bus
     }
 
-    pub async fn is_connected(&self) -> bool {
-        self.inner
-            .conn
-            .read()
-            .await
-            .as_ref()
-            .is_some_and(|c| c.status().connected())
+    /// `/ready`'s `bus` entry: connects when not connected (bounded by a short timeout).
+    pub fn readiness(&self) -> Arc<dyn ReadinessCheck> {
+        Arc::new(BusReady(self.connector.clone()))
     }
+}
 
-    async fn keep_connected(self) {
-        let mut delay = Duration::from_millis(200);
-        loop {
-            if !self.is_connected().await {
-                let props = ConnectionProperties::default()
-                    .with_connection_name(self.inner.name.clone().into());
-                match tokio::time::timeout(
-                    Duration::from_secs(5),
-                    Connection::connect(&self.inner.url, props),
-                )
-                .await
-                {
-                    Ok(Ok(conn)) => {
-                        tracing::info!("connected to the message broker");
-                        *self.inner.conn.write().await = Some(conn);
-                        delay = Duration::from_millis(200);
-                    }
-                    Ok(Err(e)) => tracing::warn!(error = %e, "message broker unreachable"),
-                    Err(_) => tracing::warn!("message broker connection timed out"),
-                }
-            }
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(Duration::from_secs(5));
-            if self.is_connected().await {
-                delay = Duration::from_secs(1);
-            }
-        }
+struct BusReady(Connector);
+
+impl ReadinessCheck for BusReady {
+    fn name(&self) -> &'static str {
+        "bus"
+    }
+    fn check(&self) -> BoxFuture<'_, bool> {
+        Box::pin(async move { self.0.ensure_connected().await.is_ok() })
     }
 }

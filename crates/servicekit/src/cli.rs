@@ -21,18 +21,44 @@ pub enum Command {
     Serve,
     /// Apply this service's pending migrations as its schema owner, then exit.
     Migrate,
+    /// Inspect or replay this service's dead-lettered events.
+    Dlq {
+        #[command(subcommand)]
+        action: DlqAction,
+    },
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum DlqAction {
+    /// Print the dead letters (JSON lines), oldest first; the queue is left unchanged.
+    List {
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Send dead letters back to the service's queue to be processed again.
+    Replay {
+        /// Event ids to replay (repeatable).
+        #[arg(long = "id", required_unless_present = "all", conflicts_with = "all")]
+        ids: Vec<uuid::Uuid>,
+        /// Replay every dead letter.
+        #[arg(long)]
+        all: bool,
+    },
 }
 
 /// What a service provides to the shared entry point and to `testkit::spawn_app`.
 pub trait Service: 'static {
     const INFO: ServiceInfo;
-    const MIGRATIONS: &'static EmbeddedMigrations;
+    /// Migration sources applied in order: the shared bus tables, then the service's own.
+    const MIGRATIONS: &'static [&'static EmbeddedMigrations];
     type Settings: Send + Clone + 'static;
     /// Reads the service's settings through `lookup` (the environment, or a map in tests).
     fn settings(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self::Settings, ConfigError>;
     fn common(settings: &Self::Settings) -> &CommonSettings;
     /// Wires pools, state and routes, binds the listener; the server runs when awaited.
     fn build(settings: Self::Settings) -> impl Future<Output = anyhow::Result<HttpServerHandle>>;
+    /// `dlq list` / `dlq replay`.
+    fn dlq(settings: Self::Settings, action: DlqAction) -> impl Future<Output = anyhow::Result<()>>;
 }
 
 /// The whole `main` of a service binary.
@@ -58,6 +84,7 @@ pub fn main<S: Service>() -> anyhow::Result<()> {
                 Ok(handle) => handle.server.await.map_err(anyhow::Error::from),
                 Err(e) => Err(e),
             },
+            Command::Dlq { action } => S::dlq(settings, action).await,
             Command::Migrate => {
                 let applied = crate::migrate::run(&common.migration_database_url, S::INFO.schema, S::MIGRATIONS).await;
                 if let Ok(applied) = &applied {

@@ -1,6 +1,6 @@
 //! What every Voxanne service needs to run: typed config from env, telemetry, problem+json
-//! errors, /health /ready /metrics /openapi.json, Postgres + Redis pools, the broker connection,
-//! AES-256-GCM field encryption and log redaction.
+//! errors, /health /ready /metrics /openapi.json, Postgres + Redis pools, AES-256-GCM field
+//! encryption and log redaction.
 
 pub mod cli;
 pub mod config;
@@ -16,7 +16,6 @@ pub mod telemetry;
 
 use std::sync::Arc;
 
-use futures_util::future::BoxFuture;
 pub use secrecy::{ExposeSecret, SecretString};
 
 pub use config::{CommonSettings, ServiceInfo};
@@ -28,20 +27,15 @@ pub use json::Json;
 pub struct Platform {
     pub pg: db::PgPool,
     pub redis: db::RedisPool,
-    pub bus: bus::Bus,
 }
 
 impl Platform {
-    /// Builds the pools and starts the broker connection. Nothing here waits for a dependency:
-    /// the process starts and `/ready` reports what is missing.
+    /// Builds the pools. Nothing here waits for a dependency: the process starts and `/ready`
+    /// reports what is missing.
     pub fn connect(settings: &CommonSettings) -> anyhow::Result<Self> {
         Ok(Platform {
             pg: db::pg_pool(&settings.database_url, settings.db_pool_size)?,
             redis: db::redis_pool(&settings.redis_url, settings.db_pool_size)?,
-            bus: bus::Bus::start(
-                settings.amqp_url.expose_secret().to_string(),
-                settings.service.name.to_string(),
-            ),
         })
     }
 
@@ -49,18 +43,6 @@ impl Platform {
         vec![
             Arc::new(db::PgReady(self.pg.clone())),
             Arc::new(db::RedisReady(self.redis.clone())),
-            Arc::new(BusReady(self.bus.clone())),
         ]
-    }
-}
-
-struct BusReady(bus::Bus);
-
-impl ops::ReadinessCheck for BusReady {
-    fn name(&self) -> &'static str {
-        "bus"
-    }
-    fn check(&self) -> BoxFuture<'_, bool> {
-        Box::pin(self.0.is_connected())
     }
 }

@@ -9,11 +9,12 @@ use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness as _};
 use secrecy::{ExposeSecret, SecretString};
 
-/// Runs pending migrations; returns the versions applied (empty when up to date).
+/// Runs the pending migrations of each source, in order (shared bus tables first, then the
+/// service's own); returns the versions applied (empty when up to date).
 pub async fn run(
     owner_url: &SecretString,
     lock_name: &str,
-    migrations: &'static EmbeddedMigrations,
+    sources: &'static [&'static EmbeddedMigrations],
 ) -> anyhow::Result<Vec<String>> {
     let url = owner_url.expose_secret().to_string();
     let lock = format!("voxanne-migrations:{lock_name}");
@@ -24,9 +25,20 @@ pub async fn run(
         diesel::sql_query("SELECT pg_advisory_lock(hashtext($1))")
             .bind::<diesel::sql_types::Text, _>(&lock)
             .execute(&mut c)?;
-        let done = c
-            .run_pending_migrations(Embedded(migrations))
-            .map(|v| v.iter().map(ToString::to_string).collect::<Vec<_>>());
+        let mut done = Ok(Vec::new());
+        for source in sources {
+            match c.run_pending_migrations(Embedded(source)) {
+                Ok(applied) => {
+                    if let Ok(all) = done.as_mut() {
+                        all.extend(applied.iter().map(ToString::to_string));
+                    }
+                }
+                Err(e) => {
+                    done = Err(e);
+                    break;
+                }
+            }
+        }
         diesel::sql_query("SELECT pg_advisory_unlock(hashtext($1))")
             .bind::<diesel::sql_types::Text, _>(&lock)
             .execute(&mut c)?;

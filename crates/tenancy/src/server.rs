@@ -3,28 +3,32 @@
 
 use actix_web::web;
 use servicekit::http::HttpServerHandle;
-use servicekit::ops::Ops;
+use std::sync::Arc;
+
+use servicekit::ops::{Ops, ReadinessCheck};
 use servicekit::{CommonSettings, Platform};
 
 use crate::extract::AuthState;
 use crate::tx::Db;
 
-/// Builds the HTTP server of a service. `openapi` is the service's generated document (JSON);
-/// `routes` registers its handlers, which can extract `web::Data<Db>`, `Tenant`, `ServiceCaller`.
+/// Builds the HTTP server of a service. `extra_checks` join `/ready` (e.g. the bus); `openapi`
+/// is the service's generated document (JSON); `routes` registers its handlers, which can extract
+/// `web::Data<Db>`, `Tenant`, `ServiceCaller`.
 pub fn build<F>(
     settings: &CommonSettings,
+    platform: &Platform,
+    extra_checks: Vec<Arc<dyn ReadinessCheck>>,
     openapi: String,
     routes: F,
 ) -> anyhow::Result<HttpServerHandle>
 where
     F: Fn(&mut web::ServiceConfig) + Send + Clone + 'static,
 {
-    let platform = Platform::connect(settings)?;
     let auth = web::Data::new(AuthState::from_settings(settings, platform.redis.clone()));
     let db = web::Data::new(Db::new(platform.pg.clone()));
     let ops = Ops {
         service: settings.service.name,
-        checks: platform.readiness_checks(),
+        checks: platform.readiness_checks().into_iter().chain(extra_checks).collect(),
         metrics: servicekit::telemetry::metrics_handle(),
         openapi,
     };

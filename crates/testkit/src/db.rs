@@ -33,14 +33,14 @@ impl TestDb {
     /// A fresh database with `service`'s migrations applied.
     pub async fn new(
         service: ServiceInfo,
-        migrations: &'static EmbeddedMigrations,
+        migrations: &'static [&'static EmbeddedMigrations],
     ) -> anyhow::Result<Self> {
         Self::for_services(&[(service, migrations)]).await
     }
 
     /// A fresh database with the migrations of several services applied (each as its owner).
     pub async fn for_services(
-        services: &[(ServiceInfo, &'static EmbeddedMigrations)],
+        services: &[(ServiceInfo, &'static [&'static EmbeddedMigrations])],
     ) -> anyhow::Result<Self> {
         let first = services
             .first()
@@ -131,7 +131,7 @@ impl Drop for TestDb {
 
 async fn template_for(
     key: String,
-    services: &[(ServiceInfo, &'static EmbeddedMigrations)],
+    services: &[(ServiceInfo, &'static [&'static EmbeddedMigrations])],
 ) -> anyhow::Result<String> {
     let cell = {
         let mut map = TEMPLATES
@@ -146,7 +146,7 @@ async fn template_for(
 
 async fn build_template(
     key: String,
-    services: &[(ServiceInfo, &'static EmbeddedMigrations)],
+    services: &[(ServiceInfo, &'static [&'static EmbeddedMigrations])],
 ) -> anyhow::Result<String> {
     SWEPT.get_or_init(sweep_leftovers).await;
     let name = format!("vxt_{}_tpl_{}", std::process::id(), key);

@@ -1,7 +1,8 @@
 //! Builds the calendar service: settings, migrations, OpenAPI document and routes.
 
 use diesel_migrations::{EmbeddedMigrations, embed_migrations};
-use servicekit::cli::Service;
+use servicekit::Platform;
+use servicekit::cli::{DlqAction, Service};
 use servicekit::config::{CommonSettings, ConfigError, ServiceInfo};
 use servicekit::http::HttpServerHandle;
 use utoipa::OpenApi;
@@ -30,7 +31,7 @@ pub struct Calendar;
 
 impl Service for Calendar {
     const INFO: ServiceInfo = INFO;
-    const MIGRATIONS: &'static EmbeddedMigrations = &MIGRATIONS;
+    const MIGRATIONS: &'static [&'static EmbeddedMigrations] = &[&bus::MIGRATIONS, &MIGRATIONS];
     type Settings = Settings;
 
     fn settings(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Settings, ConfigError> {
@@ -43,6 +44,12 @@ impl Service for Calendar {
 
     async fn build(settings: Settings) -> anyhow::Result<HttpServerHandle> {
         let openapi = servicekit::ops::openapi_json(ApiDoc::openapi());
-        tenancy::server::build(&settings.common, openapi, routes::configure)
+        let platform = Platform::connect(&settings.common)?;
+        let bus = bus::Bus::start(&settings.bus, &settings.common, &platform);
+        tenancy::server::build(&settings.common, &platform, vec![bus.readiness()], openapi, routes::configure)
+    }
+
+    async fn dlq(settings: Settings, action: DlqAction) -> anyhow::Result<()> {
+        bus::dlq::run_cli(&settings.bus, action).await
     }
 }

@@ -1,5 +1,6 @@
-//! lead-scoring's settings: the shared ones for now; service-specific settings join here.
+//! lead-scoring's settings: the shared ones and the bus; service-specific settings join here.
 
+use bus::BusSettings;
 use servicekit::config::{CommonSettings, ConfigError, ServiceInfo};
 
 pub const INFO: ServiceInfo = ServiceInfo {
@@ -11,12 +12,13 @@ pub const INFO: ServiceInfo = ServiceInfo {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub common: CommonSettings,
+    pub bus: BusSettings,
 }
 
 impl Settings {
     pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        Ok(Settings {
-            common: CommonSettings::from_lookup(INFO, lookup)?,
-        })
+        let common = CommonSettings::from_lookup(INFO, lookup)?;
+        let bus = BusSettings::from_lookup(&common, lookup)?;
+        Ok(Settings { common, bus })
     }
 }

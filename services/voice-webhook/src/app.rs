@@ -1,7 +1,8 @@
 //! Builds the voice-webhook service: settings, migrations, OpenAPI document and routes.
 
 use diesel_migrations::{EmbeddedMigrations, embed_migrations};
-use servicekit::cli::Service;
+use servicekit::Platform;
+use servicekit::cli::{DlqAction, Service};
 use servicekit::config::{CommonSettings, ConfigError, ServiceInfo};
 use servicekit::http::HttpServerHandle;
 use utoipa::OpenApi;
@@ -22,7 +23,7 @@ pub struct VoiceWebhook;
 
 impl Service for VoiceWebhook {
     const INFO: ServiceInfo = INFO;
-    const MIGRATIONS: &'static EmbeddedMigrations = &MIGRATIONS;
+    const MIGRATIONS: &'static [&'static EmbeddedMigrations] = &[&bus::MIGRATIONS, &MIGRATIONS];
     type Settings = Settings;
 
     fn settings(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Settings, ConfigError> {
@@ -35,6 +36,12 @@ impl Service for VoiceWebhook {
 
     async fn build(settings: Settings) -> anyhow::Result<HttpServerHandle> {
         let openapi = servicekit::ops::openapi_json(ApiDoc::openapi());
-        tenancy::server::build(&settings.common, openapi, routes::configure)
+        let platform = Platform::connect(&settings.common)?;
+        let bus = bus::Bus::start(&settings.bus, &settings.common, &platform);
+        tenancy::server::build(&settings.common, &platform, vec![bus.readiness()], openapi, routes::configure)
+    }
+
+    async fn dlq(settings: Settings, action: DlqAction) -> anyhow::Result<()> {
+        bus::dlq::run_cli(&settings.bus, action).await
     }
 }

@@ -12,7 +12,7 @@ use servicekit::ServiceInfo;
 use servicekit::cli::Service;
 
 /// Every service with its migrations, as the catalog test applies them.
-pub fn all_services() -> Vec<(ServiceInfo, &'static EmbeddedMigrations)> {
+pub fn all_services() -> Vec<(ServiceInfo, &'static [&'static EmbeddedMigrations])> {
     vec![
         (auth::AuthService::INFO, auth::AuthService::MIGRATIONS),
         (

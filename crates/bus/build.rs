@@ -1,0 +1,4 @@
+// The bus tables' migrations are embedded at compile time: rebuild when they change.
+fn main() {
+    println!("cargo:rerun-if-changed=../../migrations/_bus");
+}

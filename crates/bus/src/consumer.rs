@@ -1,0 +1,289 @@
+//! The consumer runner. Per delivery: decode the envelope, then in one tenant transaction (org
+//! from the envelope) insert `inbox(consumer, event_id)` and run the handler; ack only after the
+//! commit. A duplicate (the inbox row exists) is acked without running the handler. A failing
+//! handler is retried through the TTL queues (a confirmed copy with `x-retry = n`, then ack), and
+//! after the last retry parked in the DLQ with the error recorded; an undecodable message is parked
+//! at once. Consumer crashes are bounded by the work queue's `x-delivery-limit`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use events::{Envelope, Event};
+use futures_util::StreamExt;
+use futures_util::future::BoxFuture;
+use lapin::message::Delivery;
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions};
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Channel, Confirmation};
+use opentelemetry::trace::TraceContextExt as _;
+use servicekit::db::PoolUnavailable;
+use tenancy::{Db, OrgId};
+use tracing::Instrument as _;
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+
+use crate::config::{BusSettings, Names};
+use crate::connection::{BusError, Connector};
+use crate::headers;
+use crate::outbox::inbox;
+
+/// Why a handler did not apply an event.
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    /// The message can never be processed as it is: parked at once, not retried.
+    #[error("undecodable: {0}")]
+    Undecodable(String),
+    /// Worth retrying (a dependency was down, a conflict, a bug fixed by a deploy).
+    #[error("{0:#}")]
+    Failed(#[from] anyhow::Error),
+    #[error("database: {0}")]
+    Db(#[from] diesel::result::Error),
+    #[error("database unavailable")]
+    Pool(#[from] PoolUnavailable),
+}
+
+type Handler = Arc<dyn for<'c> Fn(&'c mut AsyncPgConnection, Envelope) -> BoxFuture<'c, Result<(), HandlerError>> + Send + Sync>;
+
+pub struct Consumer {
+    settings: BusSettings,
+    names: Names,
+    connector: Connector,
+    db: Db,
+    handlers: HashMap<&'static str, Handler>,
+}
+
+enum Applied {
+    Yes,
+    Duplicate,
+}
+
+impl Consumer {
+    pub fn new(bus: &crate::Bus, db: Db) -> Self {
+        Consumer { settings: bus.settings.clone(), names: bus.names(), connector: bus.connector.clone(), db, handlers: HashMap::new() }
+    }
+
+    /// Registers the handler of event `E`. It runs inside the tenant transaction of the event's
+    /// org, after the inbox insert; returning `Err` rolls both back.
+    pub fn on<E, F>(mut self, handler: F) -> Self
+    where
+        E: Event,
+        F: for<'c> Fn(&'c mut AsyncPgConnection, Envelope<E>) -> BoxFuture<'c, Result<(), HandlerError>> + Send + Sync + 'static,
+    {
+        let handler = Arc::new(handler);
+        self.handlers.insert(
+            E::TYPE,
+            Arc::new(move |conn, env: Envelope| {
+                let handler = handler.clone();
+                Box::pin(async move {
+                    let typed = env.decode::<E>().map_err(|e| HandlerError::Undecodable(e.to_string()))?;
+                    handler(conn, typed).await
+                })
+            }),
+        );
+        self
+    }
+
+    pub fn event_types(&self) -> Vec<&'static str> {
+        let mut v: Vec<_> = self.handlers.keys().copied().collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// Declares the topology now (so events published before the first delivery are queued).
+    pub async fn declare(&self) -> Result<(), BusError> {
+        let chan = self.connector.channel().await?;
+        crate::topology::declare_consumer(&chan, &self.settings, &self.event_types()).await?;
+        let _ = chan.close(200, "declared".into()).await;
+        Ok(())
+    }
+
+    /// Consumes until the task is dropped, reconnecting after broker restarts or cut connections.
+    pub fn spawn(self) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(Arc::new(self).run())
+    }
+
+    async fn run(self: Arc<Self>) {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match self.session().await {
+                Ok(()) => backoff = Duration::from_millis(100),
+                Err(e) => tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "consumer lost the broker"),
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+        }
+    }
+
+    /// One connection's worth of consuming; returns when the stream ends.
+    async fn session(self: &Arc<Self>) -> Result<(), BusError> {
+        let chan = self.connector.channel().await?;
+        crate::topology::declare_consumer(&chan, &self.settings, &self.event_types()).await?;
+        chan.basic_qos(self.settings.prefetch, BasicQosOptions::default()).await?;
+        // Retry and park copies go through a second channel in confirm mode.
+        let publisher = self.connector.channel().await?;
+        publisher.confirm_select(ConfirmSelectOptions::default()).await?;
+        let tag = format!("{}-{}", self.settings.service, uuid::Uuid::new_v4().simple());
+        let stream = chan
+            .basic_consume(self.names.queue.as_str().into(), tag.as_str().into(), BasicConsumeOptions::default(), FieldTable::default())
+            .await?;
+        tracing::info!(queue = %self.names.queue, "consuming");
+        let publisher = &publisher;
+        stream
+            .take_while(|d| std::future::ready(d.is_ok()))
+            .for_each_concurrent(usize::from(self.settings.prefetch), |d| async move {
+                if let Ok(d) = d {
+                    self.handle(publisher, d).await;
+                }
+            })
+            .await;
+        Ok(())
+    }
+
+    async fn handle(&self, publisher: &Channel, d: Delivery) {
+        let attempt = d.properties.headers().as_ref().and_then(|h| headers::get_u32(h, headers::RETRY)).unwrap_or(0);
+        let env: Envelope = match serde_json::from_slice(&d.data) {
+            Ok(e) => e,
+            Err(e) => {
+                self.park(publisher, &d, attempt, &format!("undecodable envelope: {e}"), "undecodable").await;
+                return;
+            }
+        };
+        let event_type = env.event_type.clone();
+        let span = tracing::info_span!(
+            "process",
+            otel.name = %format!("process {}", self.names.queue),
+            otel.kind = "consumer",
+            messaging.system = "rabbitmq",
+            messaging.operation.type = "process",
+            messaging.destination.name = %self.names.queue,
+            messaging.message.id = %env.id,
+            event_type = %event_type,
+            org = %env.org_id,
+        );
+        // The consumer span continues the trace of the request that enqueued the event and links
+        // to it (several deliveries of one event are several consumer spans, one producer).
+        let producer = d
+            .properties
+            .headers()
+            .as_ref()
+            .map(|h| opentelemetry::global::get_text_map_propagator(|p| p.extract(&headers::AmqpExtractor(h))))
+            .filter(|cx| cx.span().span_context().is_valid());
+        if let Some(cx) = producer {
+            let sc = cx.span().span_context().clone();
+            let _ = span.set_parent(cx);
+            span.add_link(sc);
+        }
+
+        let Some(handler) = self.handlers.get(event_type.as_str()).cloned() else {
+            self.park(publisher, &d, attempt, &format!("no handler for {event_type}"), "unhandled").await;
+            return;
+        };
+        let consumer = self.settings.service.clone();
+        let org = OrgId(env.org_id);
+        let result = self
+            .db
+            .tenant_tx(org, move |tx| {
+                Box::pin(async move {
+                    let fresh = diesel::insert_into(inbox::table)
+                        .values((
+                            inbox::consumer.eq(&consumer),
+                            inbox::event_id.eq(env.id),
+                            inbox::org_id.eq(env.org_id),
+                            inbox::event_type.eq(&env.event_type),
+                        ))
+                        .on_conflict_do_nothing()
+                        .execute(tx)
+                        .await?;
+                    if fresh == 0 {
+                        return Ok(Applied::Duplicate);
+                    }
+                    handler(tx, env).await.map(|()| Applied::Yes)
+                })
+            })
+            .instrument(span.clone())
+            .await;
+        let _entered = span.enter();
+        match result {
+            Ok(applied) => {
+                let outcome = match applied {
+                    Applied::Yes => "applied",
+                    Applied::Duplicate => "duplicate",
+                };
+                metrics::counter!("bus_events_consumed_total", "type" => event_type, "outcome" => outcome).increment(1);
+                ack(&d).await;
+            }
+            Err(HandlerError::Undecodable(why)) => self.park(publisher, &d, attempt, &why, "undecodable").await,
+            Err(e) if (attempt as usize) < self.settings.retry_delays.len() => {
+                tracing::warn!(error = %e, attempt = attempt + 1, "handler failed; retrying later");
+                self.retry(publisher, &d, attempt, &e.to_string()).await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, attempts = attempt + 1, "handler failed for the last time; dead-lettering");
+                self.park(publisher, &d, attempt, &e.to_string(), "failed").await;
+            }
+        }
+    }
+
+    async fn retry(&self, publisher: &Channel, d: &Delivery, attempt: u32, why: &str) {
+        let Some(queue) = self.names.retry.get(attempt as usize) else { return };
+        let mut h = headers::for_copy(d.properties.headers().as_ref());
+        headers::set_u32(&mut h, headers::RETRY, attempt + 1);
+        headers::set_str(&mut h, headers::LAST_ERROR, &truncate(why));
+        if publish_copy(publisher, "", queue, d, h).await {
+            metrics::counter!("bus_events_retried_total").increment(1);
+            ack(d).await;
+        } else {
+            // The copy is not safely stored: give the message back to the broker instead.
+            nack_requeue(d).await;
+        }
+    }
+
+    /// Moves a delivery to the DLQ with the reason recorded, then acks it.
+    async fn park(&self, publisher: &Channel, d: &Delivery, attempt: u32, why: &str, reason: &str) {
+        let mut h = headers::for_copy(d.properties.headers().as_ref());
+        headers::set_u32(&mut h, headers::RETRY, attempt);
+        headers::set_str(&mut h, headers::LAST_ERROR, &truncate(why));
+        headers::set_str(&mut h, "x-parked-reason", reason);
+        headers::set_str(&mut h, headers::CONSUMER, &self.settings.service);
+        headers::set_str(&mut h, headers::FAILED_AT, &chrono::Utc::now().to_rfc3339());
+        headers::set_str(&mut h, "x-original-routing-key", d.routing_key.as_str());
+        if publish_copy(publisher, &self.names.dlx, "", d, h).await {
+            metrics::counter!("bus_events_dead_lettered_total", "reason" => reason.to_string()).increment(1);
+            ack(d).await;
+        } else {
+            nack_requeue(d).await;
+        }
+    }
+}
+
+fn truncate(s: &str) -> String {
+    s.chars().take(1000).collect()
+}
+
+/// Publishes a copy of `d` with `headers` and waits for the broker's confirm.
+pub(crate) async fn publish_copy(chan: &Channel, exchange: &str, routing_key: &str, d: &Delivery, headers: FieldTable) -> bool {
+    let mut props = BasicProperties::default().with_delivery_mode(2).with_content_type("application/json".into()).with_headers(headers);
+    if let Some(id) = d.properties.message_id() {
+        props = props.with_message_id(id.clone());
+    }
+    if let Some(t) = d.properties.kind() {
+        props = props.with_type(t.clone());
+    }
+    let opts = BasicPublishOptions { mandatory: true, ..BasicPublishOptions::default() };
+    let Ok(confirm) = chan.basic_publish(exchange.into(), routing_key.into(), opts, &d.data, props).await else { return false };
+    matches!(tokio::time::timeout(Duration::from_secs(5), confirm).await, Ok(Ok(Confirmation::Ack(None))))
+}
+
+async fn ack(d: &Delivery) {
+    match d.ack(BasicAckOptions::default()).await {
+        Ok(true) => {}
+        // Received on a connection that has since died: the broker redelivers, the inbox skips it.
+        Ok(false) | Err(_) => metrics::counter!("bus_ack_not_sent_total").increment(1),
+    }
+}
+
+async fn nack_requeue(d: &Delivery) {
+    let _ = d.nack(BasicNackOptions { requeue: true, ..BasicNackOptions::default() }).await;
+}
