@@ -31,7 +31,10 @@ pub struct BusSettings {
 
 impl BusSettings {
     /// Reads `BUS_*` settings through `lookup`; everything else comes from the common settings.
-    pub fn from_lookup(common: &CommonSettings, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+    pub fn from_lookup(
+        common: &CommonSettings,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
         let mut errors = Vec::new();
         let get = |k: &str| lookup(k).filter(|v| !v.trim().is_empty());
         let num = |errors: &mut Vec<String>, k: &str, default: u64| -> u64 {
@@ -43,13 +46,19 @@ impl BusSettings {
             })
         };
         let retry_delays = match get("BUS_RETRY_DELAYS_MS") {
-            None => vec![Duration::from_secs(1), Duration::from_secs(10), Duration::from_secs(60)],
+            None => vec![
+                Duration::from_secs(1),
+                Duration::from_secs(10),
+                Duration::from_secs(60),
+            ],
             Some(v) => v
                 .split(',')
                 .map(|p| p.trim().parse::<u64>().map(Duration::from_millis))
                 .collect::<Result<Vec<_>, _>>()
                 .unwrap_or_else(|_| {
-                    errors.push(format!("BUS_RETRY_DELAYS_MS must be comma-separated milliseconds: {v:?}"));
+                    errors.push(format!(
+                        "BUS_RETRY_DELAYS_MS must be comma-separated milliseconds: {v:?}"
+                    ));
                     Vec::new()
                 }),
         };
@@ -67,12 +76,21 @@ impl BusSettings {
             retry_delays,
             delivery_limit: i32::try_from(delivery_limit.clamp(1, 100)).unwrap_or(5),
             prefetch: u16::try_from(prefetch.clamp(1, 1000)).unwrap_or(64),
-            relay_batch: i64::try_from(num(&mut errors, "BUS_RELAY_BATCH", 500).clamp(1, 5000)).unwrap_or(500),
+            relay_batch: i64::try_from(num(&mut errors, "BUS_RELAY_BATCH", 500).clamp(1, 5000))
+                .unwrap_or(500),
             relay_poll: Duration::from_millis(num(&mut errors, "BUS_RELAY_POLL_MS", 1000).max(10)),
-            confirm_timeout: Duration::from_millis(num(&mut errors, "BUS_CONFIRM_TIMEOUT_MS", 5000).max(100)),
-            retention: Duration::from_secs(3600 * num(&mut errors, "BUS_RETENTION_HOURS", 24 * 7).max(1)),
+            confirm_timeout: Duration::from_millis(
+                num(&mut errors, "BUS_CONFIRM_TIMEOUT_MS", 5000).max(100),
+            ),
+            retention: Duration::from_secs(
+                3600 * num(&mut errors, "BUS_RETENTION_HOURS", 24 * 7).max(1),
+            ),
         };
-        if errors.is_empty() { Ok(s) } else { Err(ConfigError(errors)) }
+        if errors.is_empty() {
+            Ok(s)
+        } else {
+            Err(ConfigError(errors))
+        }
     }
 
     pub fn names(&self) -> Names {
@@ -80,7 +98,9 @@ impl BusSettings {
         let q = format!("{p}{}.events", self.service);
         Names {
             exchange: format!("{p}{}", self.exchange),
-            retry: (0..self.retry_delays.len()).map(|i| format!("{q}.retry.{}", i + 1)).collect(),
+            retry: (0..self.retry_delays.len())
+                .map(|i| format!("{q}.retry.{}", i + 1))
+                .collect(),
             dlx: format!("{q}.dlx"),
             dlq: format!("{q}.dlq"),
             queue: q,
@@ -113,28 +133,57 @@ mod tests {
 
     #[test]
     fn names_follow_architecture_section_5_and_take_a_prefix() {
-        let common = CommonSettings::from_lookup(ServiceInfo { name: "lead-scoring", schema: "leads", default_port: 8085 }, &|_| None).unwrap();
-        let s = BusSettings::from_lookup(&common, &|k| (k == "BUS_RETRY_DELAYS_MS").then(|| "100,200".into())).unwrap();
+        let common = CommonSettings::from_lookup(
+            ServiceInfo {
+                name: "lead-scoring",
+                schema: "leads",
+                default_port: 8085,
+            },
+            &|_| None,
+        )
+        .unwrap();
+        let s = BusSettings::from_lookup(&common, &|k| {
+            (k == "BUS_RETRY_DELAYS_MS").then(|| "100,200".into())
+        })
+        .unwrap();
         let n = s.names();
         assert_eq!(n.exchange, "voxanne.events");
         assert_eq!(n.queue, "lead-scoring.events");
         assert_eq!(n.dlq, "lead-scoring.events.dlq");
-        assert_eq!(n.retry, vec!["lead-scoring.events.retry.1", "lead-scoring.events.retry.2"]);
+        assert_eq!(
+            n.retry,
+            vec!["lead-scoring.events.retry.1", "lead-scoring.events.retry.2"]
+        );
         assert_eq!(n.notify_channel, "outbox_leads");
-        let t = BusSettings { prefix: "test.abc.".into(), ..s };
+        let t = BusSettings {
+            prefix: "test.abc.".into(),
+            ..s
+        };
         assert_eq!(t.names().queue, "test.abc.lead-scoring.events");
         assert_eq!(t.names().exchange, "test.abc.voxanne.events");
     }
 
     #[test]
     fn bad_settings_are_reported() {
-        let common = CommonSettings::from_lookup(ServiceInfo { name: "x", schema: "x", default_port: 1 }, &|_| None).unwrap();
+        let common = CommonSettings::from_lookup(
+            ServiceInfo {
+                name: "x",
+                schema: "x",
+                default_port: 1,
+            },
+            &|_| None,
+        )
+        .unwrap();
         let err = BusSettings::from_lookup(&common, &|k| match k {
             "BUS_RETRY_DELAYS_MS" => Some("1s,2s".into()),
             "BUS_PREFETCH" => Some("lots".into()),
             _ => None,
         })
         .unwrap_err();
-        assert!(err.to_string().contains("BUS_RETRY_DELAYS_MS") && err.to_string().contains("BUS_PREFETCH"), "{err}");
+        assert!(
+            err.to_string().contains("BUS_RETRY_DELAYS_MS")
+                && err.to_string().contains("BUS_PREFETCH"),
+            "{err}"
+        );
     }
 }

@@ -38,7 +38,11 @@ impl Connector {
     }
 
     pub fn with_url(url: SecretString, name: &str) -> Self {
-        Connector { url, name: name.to_string(), conn: Arc::new(Mutex::new(None)) }
+        Connector {
+            url,
+            name: name.to_string(),
+            conn: Arc::new(Mutex::new(None)),
+        }
     }
 
     /// Connects when there is no live connection.
@@ -49,13 +53,20 @@ impl Connector {
         }
         if let Some(old) = guard.take() {
             // Best effort: the old connection is usually already dead.
-            let _ = tokio::time::timeout(Duration::from_millis(200), old.close(320, "reconnecting".into())).await;
+            let _ = tokio::time::timeout(
+                Duration::from_millis(200),
+                old.close(320, "reconnecting".into()),
+            )
+            .await;
         }
         let props = ConnectionProperties::default().with_connection_name(self.name.clone().into());
-        let conn = tokio::time::timeout(CONNECT_TIMEOUT, Connection::connect(self.url.expose_secret(), props))
-            .await
-            .map_err(|_| BusError::Timeout)?
-            .map_err(|e| BusError::Connect(e.to_string()))?;
+        let conn = tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            Connection::connect(self.url.expose_secret(), props),
+        )
+        .await
+        .map_err(|_| BusError::Timeout)?
+        .map_err(|e| BusError::Connect(e.to_string()))?;
         tracing::info!(connection = %self.name, "connected to the message broker");
         metrics::counter!("bus_connections_opened_total").increment(1);
         *guard = Some(conn);
@@ -66,12 +77,20 @@ impl Connector {
     pub async fn channel(&self) -> Result<Channel, BusError> {
         self.ensure_connected().await?;
         let guard = self.conn.lock().await;
-        let conn = guard.as_ref().ok_or_else(|| BusError::Connect("no connection".into()))?;
-        Ok(tokio::time::timeout(CONNECT_TIMEOUT, conn.create_channel()).await.map_err(|_| BusError::Timeout)??)
+        let conn = guard
+            .as_ref()
+            .ok_or_else(|| BusError::Connect("no connection".into()))?;
+        Ok(tokio::time::timeout(CONNECT_TIMEOUT, conn.create_channel())
+            .await
+            .map_err(|_| BusError::Timeout)??)
     }
 
     pub async fn is_connected(&self) -> bool {
-        self.conn.lock().await.as_ref().is_some_and(|c| c.status().connected())
+        self.conn
+            .lock()
+            .await
+            .as_ref()
+            .is_some_and(|c| c.status().connected())
     }
 
     /// Closes the connection (tests, shutdown).

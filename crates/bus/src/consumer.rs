@@ -15,7 +15,10 @@ use events::{Envelope, Event};
 use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
 use lapin::message::Delivery;
-use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions};
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions,
+    ConfirmSelectOptions,
+};
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Confirmation};
 use opentelemetry::trace::TraceContextExt as _;
@@ -44,7 +47,11 @@ pub enum HandlerError {
     Pool(#[from] PoolUnavailable),
 }
 
-type Handler = Arc<dyn for<'c> Fn(&'c mut AsyncPgConnection, Envelope) -> BoxFuture<'c, Result<(), HandlerError>> + Send + Sync>;
+type Handler = Arc<
+    dyn for<'c> Fn(&'c mut AsyncPgConnection, Envelope) -> BoxFuture<'c, Result<(), HandlerError>>
+        + Send
+        + Sync,
+>;
 
 pub struct Consumer {
     settings: BusSettings,
@@ -61,7 +68,13 @@ enum Applied {
 
 impl Consumer {
     pub fn new(bus: &crate::Bus, db: Db) -> Self {
-        Consumer { settings: bus.settings.clone(), names: bus.names(), connector: bus.connector.clone(), db, handlers: HashMap::new() }
+        Consumer {
+            settings: bus.settings.clone(),
+            names: bus.names(),
+            connector: bus.connector.clone(),
+            db,
+            handlers: HashMap::new(),
+        }
     }
 
     /// Registers the handler of event `E`. It runs inside the tenant transaction of the event's
@@ -69,7 +82,13 @@ impl Consumer {
     pub fn on<E, F>(mut self, handler: F) -> Self
     where
         E: Event,
-        F: for<'c> Fn(&'c mut AsyncPgConnection, Envelope<E>) -> BoxFuture<'c, Result<(), HandlerError>> + Send + Sync + 'static,
+        F: for<'c> Fn(
+                &'c mut AsyncPgConnection,
+                Envelope<E>,
+            ) -> BoxFuture<'c, Result<(), HandlerError>>
+            + Send
+            + Sync
+            + 'static,
     {
         let handler = Arc::new(handler);
         self.handlers.insert(
@@ -77,7 +96,9 @@ impl Consumer {
             Arc::new(move |conn, env: Envelope| {
                 let handler = handler.clone();
                 Box::pin(async move {
-                    let typed = env.decode::<E>().map_err(|e| HandlerError::Undecodable(e.to_string()))?;
+                    let typed = env
+                        .decode::<E>()
+                        .map_err(|e| HandlerError::Undecodable(e.to_string()))?;
                     handler(conn, typed).await
                 })
             }),
@@ -109,7 +130,9 @@ impl Consumer {
         loop {
             match self.session().await {
                 Ok(()) => backoff = Duration::from_millis(100),
-                Err(e) => tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "consumer lost the broker"),
+                Err(e) => {
+                    tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "consumer lost the broker")
+                }
             }
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_secs(5));
@@ -120,13 +143,25 @@ impl Consumer {
     async fn session(self: &Arc<Self>) -> Result<(), BusError> {
         let chan = self.connector.channel().await?;
         crate::topology::declare_consumer(&chan, &self.settings, &self.event_types()).await?;
-        chan.basic_qos(self.settings.prefetch, BasicQosOptions::default()).await?;
+        chan.basic_qos(self.settings.prefetch, BasicQosOptions::default())
+            .await?;
         // Retry and park copies go through a second channel in confirm mode.
         let publisher = self.connector.channel().await?;
-        publisher.confirm_select(ConfirmSelectOptions::default()).await?;
-        let tag = format!("{}-{}", self.settings.service, uuid::Uuid::new_v4().simple());
+        publisher
+            .confirm_select(ConfirmSelectOptions::default())
+            .await?;
+        let tag = format!(
+            "{}-{}",
+            self.settings.service,
+            uuid::Uuid::new_v4().simple()
+        );
         let stream = chan
-            .basic_consume(self.names.queue.as_str().into(), tag.as_str().into(), BasicConsumeOptions::default(), FieldTable::default())
+            .basic_consume(
+                self.names.queue.as_str().into(),
+                tag.as_str().into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
             .await?;
         tracing::info!(queue = %self.names.queue, "consuming");
         let publisher = &publisher;
@@ -142,11 +177,23 @@ impl Consumer {
     }
 
     async fn handle(&self, publisher: &Channel, d: Delivery) {
-        let attempt = d.properties.headers().as_ref().and_then(|h| headers::get_u32(h, headers::RETRY)).unwrap_or(0);
+        let attempt = d
+            .properties
+            .headers()
+            .as_ref()
+            .and_then(|h| headers::get_u32(h, headers::RETRY))
+            .unwrap_or(0);
         let env: Envelope = match serde_json::from_slice(&d.data) {
             Ok(e) => e,
             Err(e) => {
-                self.park(publisher, &d, attempt, &format!("undecodable envelope: {e}"), "undecodable").await;
+                self.park(
+                    publisher,
+                    &d,
+                    attempt,
+                    &format!("undecodable envelope: {e}"),
+                    "undecodable",
+                )
+                .await;
                 return;
             }
         };
@@ -168,7 +215,11 @@ impl Consumer {
             .properties
             .headers()
             .as_ref()
-            .map(|h| opentelemetry::global::get_text_map_propagator(|p| p.extract(&headers::AmqpExtractor(h))))
+            .map(|h| {
+                opentelemetry::global::get_text_map_propagator(|p| {
+                    p.extract(&headers::AmqpExtractor(h))
+                })
+            })
             .filter(|cx| cx.span().span_context().is_valid());
         if let Some(cx) = producer {
             let sc = cx.span().span_context().clone();
@@ -177,7 +228,14 @@ impl Consumer {
         }
 
         let Some(handler) = self.handlers.get(event_type.as_str()).cloned() else {
-            self.park(publisher, &d, attempt, &format!("no handler for {event_type}"), "unhandled").await;
+            self.park(
+                publisher,
+                &d,
+                attempt,
+                &format!("no handler for {event_type}"),
+                "unhandled",
+            )
+            .await;
             return;
         };
         let consumer = self.settings.service.clone();
@@ -204,30 +262,37 @@ impl Consumer {
             })
             .instrument(span.clone())
             .await;
-        let _entered = span.enter();
-        match result {
-            Ok(applied) => {
-                let outcome = match applied {
-                    Applied::Yes => "applied",
-                    Applied::Duplicate => "duplicate",
-                };
-                metrics::counter!("bus_events_consumed_total", "type" => event_type, "outcome" => outcome).increment(1);
-                ack(&d).await;
-            }
-            Err(HandlerError::Undecodable(why)) => self.park(publisher, &d, attempt, &why, "undecodable").await,
-            Err(e) if (attempt as usize) < self.settings.retry_delays.len() => {
-                tracing::warn!(error = %e, attempt = attempt + 1, "handler failed; retrying later");
-                self.retry(publisher, &d, attempt, &e.to_string()).await;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, attempts = attempt + 1, "handler failed for the last time; dead-lettering");
-                self.park(publisher, &d, attempt, &e.to_string(), "failed").await;
+        // Settle inside the span too, without holding an `enter` guard across an await (the
+        // future may resume on another thread).
+        async {
+            match result {
+                Ok(applied) => {
+                    let outcome = match applied {
+                        Applied::Yes => "applied",
+                        Applied::Duplicate => "duplicate",
+                    };
+                    metrics::counter!("bus_events_consumed_total", "type" => event_type, "outcome" => outcome).increment(1);
+                    ack(&d).await;
+                }
+                Err(HandlerError::Undecodable(why)) => self.park(publisher, &d, attempt, &why, "undecodable").await,
+                Err(e) if (attempt as usize) < self.settings.retry_delays.len() => {
+                    tracing::warn!(error = %e, attempt = attempt + 1, "handler failed; retrying later");
+                    self.retry(publisher, &d, attempt, &e.to_string()).await;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, attempts = attempt + 1, "handler failed for the last time; dead-lettering");
+                    self.park(publisher, &d, attempt, &e.to_string(), "failed").await;
+                }
             }
         }
+        .instrument(span)
+        .await;
     }
 
     async fn retry(&self, publisher: &Channel, d: &Delivery, attempt: u32, why: &str) {
-        let Some(queue) = self.names.retry.get(attempt as usize) else { return };
+        let Some(queue) = self.names.retry.get(attempt as usize) else {
+            return;
+        };
         let mut h = headers::for_copy(d.properties.headers().as_ref());
         headers::set_u32(&mut h, headers::RETRY, attempt + 1);
         headers::set_str(&mut h, headers::LAST_ERROR, &truncate(why));
@@ -250,7 +315,8 @@ impl Consumer {
         headers::set_str(&mut h, headers::FAILED_AT, &chrono::Utc::now().to_rfc3339());
         headers::set_str(&mut h, "x-original-routing-key", d.routing_key.as_str());
         if publish_copy(publisher, &self.names.dlx, "", d, h).await {
-            metrics::counter!("bus_events_dead_lettered_total", "reason" => reason.to_string()).increment(1);
+            metrics::counter!("bus_events_dead_lettered_total", "reason" => reason.to_string())
+                .increment(1);
             ack(d).await;
         } else {
             nack_requeue(d).await;
@@ -263,17 +329,37 @@ fn truncate(s: &str) -> String {
 }
 
 /// Publishes a copy of `d` with `headers` and waits for the broker's confirm.
-pub(crate) async fn publish_copy(chan: &Channel, exchange: &str, routing_key: &str, d: &Delivery, headers: FieldTable) -> bool {
-    let mut props = BasicProperties::default().with_delivery_mode(2).with_content_type("application/json".into()).with_headers(headers);
+pub(crate) async fn publish_copy(
+    chan: &Channel,
+    exchange: &str,
+    routing_key: &str,
+    d: &Delivery,
+    headers: FieldTable,
+) -> bool {
+    let mut props = BasicProperties::default()
+        .with_delivery_mode(2)
+        .with_content_type("application/json".into())
+        .with_headers(headers);
     if let Some(id) = d.properties.message_id() {
         props = props.with_message_id(id.clone());
     }
     if let Some(t) = d.properties.kind() {
         props = props.with_type(t.clone());
     }
-    let opts = BasicPublishOptions { mandatory: true, ..BasicPublishOptions::default() };
-    let Ok(confirm) = chan.basic_publish(exchange.into(), routing_key.into(), opts, &d.data, props).await else { return false };
-    matches!(tokio::time::timeout(Duration::from_secs(5), confirm).await, Ok(Ok(Confirmation::Ack(None))))
+    let opts = BasicPublishOptions {
+        mandatory: true,
+        ..BasicPublishOptions::default()
+    };
+    let Ok(confirm) = chan
+        .basic_publish(exchange.into(), routing_key.into(), opts, &d.data, props)
+        .await
+    else {
+        return false;
+    };
+    matches!(
+        tokio::time::timeout(Duration::from_secs(5), confirm).await,
+        Ok(Ok(Confirmation::Ack(None)))
+    )
 }
 
 async fn ack(d: &Delivery) {
@@ -285,5 +371,10 @@ async fn ack(d: &Delivery) {
 }
 
 async fn nack_requeue(d: &Delivery) {
-    let _ = d.nack(BasicNackOptions { requeue: true, ..BasicNackOptions::default() }).await;
+    let _ = d
+        .nack(BasicNackOptions {
+            requeue: true,
+            ..BasicNackOptions::default()
+        })
+        .await;
 }

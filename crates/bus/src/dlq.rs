@@ -31,7 +31,12 @@ pub async fn list(bus: &crate::Bus, limit: usize) -> Result<Vec<DeadLetter>, Bus
     let names = bus.names();
     let mut out = Vec::new();
     while out.len() < limit {
-        let Some(msg) = chan.basic_get(names.dlq.as_str().into(), BasicGetOptions { no_ack: false }).await? else { break };
+        let Some(msg) = chan
+            .basic_get(names.dlq.as_str().into(), BasicGetOptions { no_ack: false })
+            .await?
+        else {
+            break;
+        };
         out.push(describe(&msg.delivery));
     }
     // Closing the channel returns every unacked message to the queue.
@@ -45,14 +50,24 @@ pub async fn replay(bus: &crate::Bus, ids: Option<&[Uuid]>) -> Result<usize, Bus
     let chan = bus.connector.channel().await?;
     crate::topology::declare_consumer(&chan, &bus.settings, &[]).await?;
     let publisher = bus.connector.channel().await?;
-    publisher.confirm_select(ConfirmSelectOptions::default()).await?;
+    publisher
+        .confirm_select(ConfirmSelectOptions::default())
+        .await?;
     let names = bus.names();
     let mut replayed = 0;
-    while let Some(msg) = chan.basic_get(names.dlq.as_str().into(), BasicGetOptions { no_ack: false }).await? {
+    while let Some(msg) = chan
+        .basic_get(names.dlq.as_str().into(), BasicGetOptions { no_ack: false })
+        .await?
+    {
         let d = msg.delivery;
         let wanted = match ids {
             None => true,
-            Some(ids) => d.properties.message_id().as_ref().and_then(|m| Uuid::parse_str(m.as_str()).ok()).is_some_and(|id| ids.contains(&id)),
+            Some(ids) => d
+                .properties
+                .message_id()
+                .as_ref()
+                .and_then(|m| Uuid::parse_str(m.as_str()).ok())
+                .is_some_and(|id| ids.contains(&id)),
         };
         if !wanted {
             continue; // stays unacked: requeued when the channel closes
@@ -81,10 +96,27 @@ fn describe(d: &lapin::message::Delivery) -> DeadLetter {
     let env: Option<events::Envelope> = serde_json::from_slice(&d.data).ok();
     let (death_reason, _) = headers::death(&h).unwrap_or_default();
     DeadLetter {
-        event_id: d.properties.message_id().as_ref().map(|m| m.to_string()).or_else(|| env.as_ref().map(|e| e.id.to_string())),
-        event_type: d.properties.kind().as_ref().map(|k| k.to_string()).or_else(|| env.as_ref().map(|e| e.event_type.clone())),
-        org_id: env.as_ref().map(|e| e.org_id.to_string()).or_else(|| headers::get_str(&h, "org_id")),
-        reason: headers::get_str(&h, "x-parked-reason").unwrap_or(if death_reason.is_empty() { "unknown".into() } else { death_reason }),
+        event_id: d
+            .properties
+            .message_id()
+            .as_ref()
+            .map(|m| m.to_string())
+            .or_else(|| env.as_ref().map(|e| e.id.to_string())),
+        event_type: d
+            .properties
+            .kind()
+            .as_ref()
+            .map(|k| k.to_string())
+            .or_else(|| env.as_ref().map(|e| e.event_type.clone())),
+        org_id: env
+            .as_ref()
+            .map(|e| e.org_id.to_string())
+            .or_else(|| headers::get_str(&h, "org_id")),
+        reason: headers::get_str(&h, "x-parked-reason").unwrap_or(if death_reason.is_empty() {
+            "unknown".into()
+        } else {
+            death_reason
+        }),
         last_error: headers::get_str(&h, headers::LAST_ERROR),
         attempts: headers::get_u32(&h, headers::RETRY).unwrap_or(0),
         failed_at: headers::get_str(&h, headers::FAILED_AT),
@@ -92,7 +124,10 @@ fn describe(d: &lapin::message::Delivery) -> DeadLetter {
 }
 
 /// The `dlq` subcommand of every service binary.
-pub async fn run_cli(settings: &crate::BusSettings, action: servicekit::cli::DlqAction) -> anyhow::Result<()> {
+pub async fn run_cli(
+    settings: &crate::BusSettings,
+    action: servicekit::cli::DlqAction,
+) -> anyhow::Result<()> {
     use servicekit::cli::DlqAction;
     let bus = crate::Bus::new(settings.clone());
     match action {

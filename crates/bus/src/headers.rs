@@ -14,7 +14,8 @@ pub struct AmqpInjector<'a>(pub &'a mut FieldTable);
 
 impl Injector for AmqpInjector<'_> {
     fn set(&mut self, key: &str, value: String) {
-        self.0.insert(key.into(), AMQPValue::LongString(value.into()));
+        self.0
+            .insert(key.into(), AMQPValue::LongString(value.into()));
     }
 }
 
@@ -54,7 +55,11 @@ pub fn for_copy(original: Option<&FieldTable>) -> FieldTable {
     if let Some(h) = original {
         for (k, v) in h.inner() {
             let key = k.as_str();
-            if key == "x-death" || key.starts_with("x-first-death") || key.starts_with("x-last-death") || key == "x-delivery-count" {
+            if key == "x-death"
+                || key.starts_with("x-first-death")
+                || key.starts_with("x-last-death")
+                || key == "x-delivery-count"
+            {
                 continue;
             }
             out.insert(ShortString::from(key), v.clone());
@@ -68,12 +73,22 @@ pub fn set_str(headers: &mut FieldTable, key: &str, value: &str) {
 }
 
 pub fn set_u32(headers: &mut FieldTable, key: &str, value: u32) {
-    headers.insert(key.into(), AMQPValue::LongInt(i32::try_from(value).unwrap_or(i32::MAX)));
+    headers.insert(
+        key.into(),
+        AMQPValue::LongInt(i32::try_from(value).unwrap_or(i32::MAX)),
+    );
 }
 
 /// The first `x-death` reason and queue, for the DLQ listing.
 pub fn death(headers: &FieldTable) -> Option<(String, String)> {
-    let AMQPValue::FieldArray(deaths) = headers.inner().get("x-death")? else { return None };
-    let AMQPValue::FieldTable(first) = deaths.as_slice().first()? else { return None };
-    Some((get_str(first, "reason").unwrap_or_default(), get_str(first, "queue").unwrap_or_default()))
+    let AMQPValue::FieldArray(deaths) = headers.inner().get("x-death")? else {
+        return None;
+    };
+    let AMQPValue::FieldTable(first) = deaths.as_slice().first()? else {
+        return None;
+    };
+    Some((
+        get_str(first, "reason").unwrap_or_default(),
+        get_str(first, "queue").unwrap_or_default(),
+    ))
 }

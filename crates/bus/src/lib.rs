@@ -38,7 +38,10 @@ pub struct Bus {
 impl Bus {
     pub fn new(settings: BusSettings) -> Self {
         let connector = Connector::new(&settings);
-        Bus { settings, connector }
+        Bus {
+            settings,
+            connector,
+        }
     }
 
     pub fn names(&self) -> Names {
@@ -46,7 +49,11 @@ impl Bus {
     }
 
     /// Creates the bus of a service process and starts its outbox relay.
-    pub fn start(settings: &BusSettings, common: &servicekit::CommonSettings, platform: &servicekit::Platform) -> Self {
+    pub fn start(
+        settings: &BusSettings,
+        common: &servicekit::CommonSettings,
+        platform: &servicekit::Platform,
+    ) -> Self {
         let bus = Bus::new(settings.clone());
         Relay::new(&bus, platform.pg.clone(), common.database_url.clone()).spawn();
         bus

@@ -63,8 +63,13 @@ impl OutboxRow {
 }
 
 /// Adds `event` for `org` to the outbox of the current transaction; returns the event id.
-pub async fn enqueue<E: Event>(conn: &mut AsyncPgConnection, org: OrgId, event: &E) -> QueryResult<Uuid> {
-    let payload = serde_json::to_value(event).map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
+pub async fn enqueue<E: Event>(
+    conn: &mut AsyncPgConnection,
+    org: OrgId,
+    event: &E,
+) -> QueryResult<Uuid> {
+    let payload = serde_json::to_value(event)
+        .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
     let traceparent = servicekit::telemetry::current_trace_headers().remove("traceparent");
     let event_id = Uuid::new_v4();
     diesel::insert_into(outbox::table)

@@ -52,7 +52,13 @@ enum Outcome {
 
 impl Relay {
     pub fn new(bus: &crate::Bus, pool: PgPool, listen_url: secrecy::SecretString) -> Self {
-        Relay { settings: bus.settings.clone(), names: bus.names(), connector: bus.connector.clone(), pool, listen_url }
+        Relay {
+            settings: bus.settings.clone(),
+            names: bus.names(),
+            connector: bus.connector.clone(),
+            pool,
+            listen_url,
+        }
     }
 
     /// Runs until the task is dropped.
@@ -63,7 +69,11 @@ impl Relay {
     async fn run(self) {
         let wake = std::sync::Arc::new(Notify::new());
         // Aborted with the relay: the listener lives exactly as long as this future.
-        let _listener = AbortOnDrop(tokio::spawn(listen(self.listen_url.clone(), self.names.notify_channel.clone(), wake.clone())));
+        let _listener = AbortOnDrop(tokio::spawn(listen(
+            self.listen_url.clone(),
+            self.names.notify_channel.clone(),
+            wake.clone(),
+        )));
         let mut chan: Option<Channel> = None;
         let mut backoff = Duration::from_millis(100);
         let mut last_prune = Instant::now() - Duration::from_secs(3600);
@@ -115,7 +125,11 @@ impl Relay {
 
     /// One claimed batch: returns how many rows were claimed.
     async fn relay_batch(&self, chan: &Channel) -> Result<usize, RelayError> {
-        let mut conn = self.pool.get().await.map_err(|e| RelayError::Db(e.to_string()))?;
+        let mut conn = self
+            .pool
+            .get()
+            .await
+            .map_err(|e| RelayError::Db(e.to_string()))?;
         let (claimed, broker_error) = conn
             .transaction::<_, RelayError, _>(async |tx| {
                 let rows: Vec<OutboxRow> = outbox::table
@@ -200,7 +214,10 @@ impl Relay {
                 .basic_publish(
                     self.names.exchange.as_str().into(),
                     row.event_type.as_str().into(),
-                    BasicPublishOptions { mandatory: true, ..BasicPublishOptions::default() },
+                    BasicPublishOptions {
+                        mandatory: true,
+                        ..BasicPublishOptions::default()
+                    },
                     &body,
                     props,
                 )
@@ -213,9 +230,15 @@ impl Relay {
                 Err(e) => Outcome::Failed(e),
                 Ok(confirm) => match tokio::time::timeout(timeout, confirm).await {
                     Ok(Ok(Confirmation::Ack(None))) => Outcome::Sent,
-                    Ok(Ok(Confirmation::Ack(Some(_)))) => Outcome::Failed("unroutable: no queue is bound to this event type".into()),
-                    Ok(Ok(Confirmation::Nack(_))) => Outcome::Failed("broker refused the message (nack)".into()),
-                    Ok(Ok(Confirmation::NotRequested)) => Outcome::Failed("confirms were not enabled".into()),
+                    Ok(Ok(Confirmation::Ack(Some(_)))) => {
+                        Outcome::Failed("unroutable: no queue is bound to this event type".into())
+                    }
+                    Ok(Ok(Confirmation::Nack(_))) => {
+                        Outcome::Failed("broker refused the message (nack)".into())
+                    }
+                    Ok(Ok(Confirmation::NotRequested)) => {
+                        Outcome::Failed("confirms were not enabled".into())
+                    }
                     Ok(Err(e)) => Outcome::Failed(e.to_string()),
                     Err(_) => Outcome::Failed("publisher confirm timed out".into()),
                 },
@@ -230,7 +253,9 @@ impl Relay {
             #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Double>)]
             seconds: Option<f64>,
         }
-        let Ok(mut conn) = self.pool.get().await else { return };
+        let Ok(mut conn) = self.pool.get().await else {
+            return;
+        };
         let lag: QueryResult<Lag> = diesel::sql_query(
             "SELECT extract(epoch FROM now() - created_at)::float8 AS seconds FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT 1",
         )
@@ -245,10 +270,18 @@ impl Relay {
     }
 
     async fn prune(&self) {
-        let Ok(mut conn) = self.pool.get().await else { return };
-        let horizon = chrono::Utc::now() - chrono::Duration::from_std(self.settings.retention).unwrap_or(chrono::Duration::days(7));
-        let sent = diesel::delete(outbox::table.filter(outbox::published_at.lt(horizon))).execute(&mut conn).await;
-        let seen = diesel::delete(inbox::table.filter(inbox::processed_at.lt(horizon))).execute(&mut conn).await;
+        let Ok(mut conn) = self.pool.get().await else {
+            return;
+        };
+        let horizon = chrono::Utc::now()
+            - chrono::Duration::from_std(self.settings.retention)
+                .unwrap_or(chrono::Duration::days(7));
+        let sent = diesel::delete(outbox::table.filter(outbox::published_at.lt(horizon)))
+            .execute(&mut conn)
+            .await;
+        let seen = diesel::delete(inbox::table.filter(inbox::processed_at.lt(horizon)))
+            .execute(&mut conn)
+            .await;
         if let (Ok(s), Ok(i)) = (sent, seen)
             && s + i > 0
         {
@@ -270,7 +303,11 @@ async fn listen(url: secrecy::SecretString, channel: String, wake: std::sync::Ar
     loop {
         match AsyncPgConnection::establish(url.expose_secret()).await {
             Ok(mut conn) => {
-                if diesel::sql_query(format!("LISTEN \"{channel}\"")).execute(&mut conn).await.is_ok() {
+                if diesel::sql_query(format!("LISTEN \"{channel}\""))
+                    .execute(&mut conn)
+                    .await
+                    .is_ok()
+                {
                     let mut stream = std::pin::pin!(conn.notifications_stream());
                     while let Some(n) = stream.next().await {
                         if n.is_err() {

@@ -20,12 +20,18 @@ use crate::connection::BusError;
 
 fn quorum() -> FieldTable {
     let mut args = FieldTable::default();
-    args.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
+    args.insert(
+        "x-queue-type".into(),
+        AMQPValue::LongString("quorum".into()),
+    );
     args
 }
 
 fn durable() -> QueueDeclareOptions {
-    QueueDeclareOptions { durable: true, ..QueueDeclareOptions::default() }
+    QueueDeclareOptions {
+        durable: true,
+        ..QueueDeclareOptions::default()
+    }
 }
 
 /// The events exchange (what a publisher needs).
@@ -33,7 +39,10 @@ pub async fn declare_exchange(chan: &Channel, names: &Names) -> Result<(), BusEr
     chan.exchange_declare(
         names.exchange.as_str().into(),
         ExchangeKind::Topic,
-        ExchangeDeclareOptions { durable: true, ..ExchangeDeclareOptions::default() },
+        ExchangeDeclareOptions {
+            durable: true,
+            ..ExchangeDeclareOptions::default()
+        },
         FieldTable::default(),
     )
     .await?;
@@ -42,36 +51,73 @@ pub async fn declare_exchange(chan: &Channel, names: &Names) -> Result<(), BusEr
 
 /// Everything a consumer of `event_types` needs: exchange, work queue and bindings, retry queues,
 /// dead-letter exchange and queue.
-pub async fn declare_consumer(chan: &Channel, settings: &BusSettings, event_types: &[&str]) -> Result<Names, BusError> {
+pub async fn declare_consumer(
+    chan: &Channel,
+    settings: &BusSettings,
+    event_types: &[&str],
+) -> Result<Names, BusError> {
     let names = settings.names();
     declare_exchange(chan, &names).await?;
 
     chan.exchange_declare(
         names.dlx.as_str().into(),
         ExchangeKind::Fanout,
-        ExchangeDeclareOptions { durable: true, ..ExchangeDeclareOptions::default() },
+        ExchangeDeclareOptions {
+            durable: true,
+            ..ExchangeDeclareOptions::default()
+        },
         FieldTable::default(),
     )
     .await?;
-    chan.queue_declare(names.dlq.as_str().into(), durable(), quorum()).await?;
-    chan.queue_bind(names.dlq.as_str().into(), names.dlx.as_str().into(), "".into(), QueueBindOptions::default(), FieldTable::default())
+    chan.queue_declare(names.dlq.as_str().into(), durable(), quorum())
         .await?;
+    chan.queue_bind(
+        names.dlq.as_str().into(),
+        names.dlx.as_str().into(),
+        "".into(),
+        QueueBindOptions::default(),
+        FieldTable::default(),
+    )
+    .await?;
 
     let mut work = quorum();
-    work.insert("x-delivery-limit".into(), AMQPValue::LongInt(settings.delivery_limit));
-    work.insert("x-dead-letter-exchange".into(), AMQPValue::LongString(names.dlx.as_str().into()));
-    chan.queue_declare(names.queue.as_str().into(), durable(), work).await?;
+    work.insert(
+        "x-delivery-limit".into(),
+        AMQPValue::LongInt(settings.delivery_limit),
+    );
+    work.insert(
+        "x-dead-letter-exchange".into(),
+        AMQPValue::LongString(names.dlx.as_str().into()),
+    );
+    chan.queue_declare(names.queue.as_str().into(), durable(), work)
+        .await?;
     for t in event_types {
-        chan.queue_bind(names.queue.as_str().into(), names.exchange.as_str().into(), (*t).into(), QueueBindOptions::default(), FieldTable::default())
-            .await?;
+        chan.queue_bind(
+            names.queue.as_str().into(),
+            names.exchange.as_str().into(),
+            (*t).into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
     }
 
     for (queue, delay) in names.retry.iter().zip(&settings.retry_delays) {
         let mut args = quorum();
-        args.insert("x-message-ttl".into(), AMQPValue::LongLongInt(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX)));
-        args.insert("x-dead-letter-exchange".into(), AMQPValue::LongString("".into()));
-        args.insert("x-dead-letter-routing-key".into(), AMQPValue::LongString(names.queue.as_str().into()));
-        chan.queue_declare(queue.as_str().into(), durable(), args).await?;
+        args.insert(
+            "x-message-ttl".into(),
+            AMQPValue::LongLongInt(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX)),
+        );
+        args.insert(
+            "x-dead-letter-exchange".into(),
+            AMQPValue::LongString("".into()),
+        );
+        args.insert(
+            "x-dead-letter-routing-key".into(),
+            AMQPValue::LongString(names.queue.as_str().into()),
+        );
+        chan.queue_declare(queue.as_str().into(), durable(), args)
+            .await?;
     }
     Ok(names)
 }

@@ -42,7 +42,11 @@ pub fn all() -> Vec<EventInfo> {
 
 /// The event types `service` consumes (its queue's bindings).
 pub fn consumed_by(service: &str) -> Vec<&'static str> {
-    all().into_iter().filter(|e| e.consumers.contains(&service)).map(|e| e.event_type).collect()
+    all()
+        .into_iter()
+        .filter(|e| e.consumers.contains(&service))
+        .map(|e| e.event_type)
+        .collect()
 }
 
 /// `docs/events.md`.
@@ -59,7 +63,12 @@ pub fn render_markdown() -> String {
     );
     let events = all();
     for e in &events {
-        out.push_str(&format!("| `{}` | {} | {} |\n", e.event_type, e.producer, e.consumers.join(", ")));
+        out.push_str(&format!(
+            "| `{}` | {} | {} |\n",
+            e.event_type,
+            e.producer,
+            e.consumers.join(", ")
+        ));
     }
     for e in &events {
         out.push_str(&format!(

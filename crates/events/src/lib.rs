@@ -47,7 +47,11 @@ impl<P> Envelope<P> {
 
 impl Envelope<serde_json::Value> {
     /// Wraps a typed payload for `org_id`.
-    pub fn new<E: Event>(org_id: Uuid, payload: &E, traceparent: Option<String>) -> serde_json::Result<Self> {
+    pub fn new<E: Event>(
+        org_id: Uuid,
+        payload: &E,
+        traceparent: Option<String>,
+    ) -> serde_json::Result<Self> {
         Ok(Envelope {
             id: Uuid::new_v4(),
             event_type: E::TYPE.to_string(),
@@ -61,9 +65,13 @@ impl Envelope<serde_json::Value> {
     /// The payload as `E`, when this envelope is of `E`'s type.
     pub fn decode<E: Event>(&self) -> Result<Envelope<E>, DecodeError> {
         if self.event_type != E::TYPE {
-            return Err(DecodeError::WrongType { expected: E::TYPE, found: self.event_type.clone() });
+            return Err(DecodeError::WrongType {
+                expected: E::TYPE,
+                found: self.event_type.clone(),
+            });
         }
-        let payload = serde_json::from_value(self.payload.clone()).map_err(|e| DecodeError::Payload(e.to_string()))?;
+        let payload = serde_json::from_value(self.payload.clone())
+            .map_err(|e| DecodeError::Payload(e.to_string()))?;
         Ok(Envelope {
             id: self.id,
             event_type: self.event_type.clone(),
@@ -77,14 +85,19 @@ impl Envelope<serde_json::Value> {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DecodeError {
-    WrongType { expected: &'static str, found: String },
+    WrongType {
+        expected: &'static str,
+        found: String,
+    },
     Payload(String),
 }
 
 impl std::fmt::Display for DecodeError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            DecodeError::WrongType { expected, found } => write!(f, "expected a {expected} event, got {found}"),
+            DecodeError::WrongType { expected, found } => {
+                write!(f, "expected a {expected} event, got {found}")
+            }
             DecodeError::Payload(e) => write!(f, "payload does not match its contract: {e}"),
         }
     }

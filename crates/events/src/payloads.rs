@@ -8,7 +8,9 @@ use uuid::Uuid;
 use crate::Event;
 
 fn t(s: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(s).map(|d| d.with_timezone(&Utc)).unwrap_or_default()
+    DateTime::parse_from_rfc3339(s)
+        .map(|d| d.with_timezone(&Utc))
+        .unwrap_or_default()
 }
 
 fn id(n: u128) -> Uuid {
@@ -30,7 +32,11 @@ impl Event for OrgCreatedV1 {
     const CONSUMERS: &'static [&'static str] = &["calendar", "voice-webhook", "messaging"];
     const DESCRIPTION: &'static str = "An organization signed up: calendar seeds services and hours, voice-webhook a default agent, messaging default templates.";
     fn example() -> Self {
-        OrgCreatedV1 { name: "Bright Smile Dental".into(), timezone: "America/New_York".into(), owner_user_id: id(1) }
+        OrgCreatedV1 {
+            name: "Bright Smile Dental".into(),
+            timezone: "America/New_York".into(),
+            owner_user_id: id(1),
+        }
     }
 }
 
@@ -43,10 +49,14 @@ pub struct OrgDeletedV1 {
 impl Event for OrgDeletedV1 {
     const TYPE: &'static str = "org.deleted.v1";
     const PRODUCER: &'static str = "auth";
-    const CONSUMERS: &'static [&'static str] = &["voice-webhook", "calendar", "messaging", "lead-scoring"];
-    const DESCRIPTION: &'static str = "An organization was deleted: every service purges that org's data.";
+    const CONSUMERS: &'static [&'static str] =
+        &["voice-webhook", "calendar", "messaging", "lead-scoring"];
+    const DESCRIPTION: &'static str =
+        "An organization was deleted: every service purges that org's data.";
     fn example() -> Self {
-        OrgDeletedV1 { deleted_at: t("2026-11-22T10:00:00Z") }
+        OrgDeletedV1 {
+            deleted_at: t("2026-11-22T10:00:00Z"),
+        }
     }
 }
 
@@ -181,7 +191,9 @@ impl Event for AppointmentBookedV1 {
     const CONSUMERS: &'static [&'static str] = &["messaging", "lead-scoring"];
     const DESCRIPTION: &'static str = "An appointment was booked: messaging texts a confirmation and schedules reminders; lead-scoring moves the contact's stage.";
     fn example() -> Self {
-        AppointmentBookedV1 { appointment: example_details() }
+        AppointmentBookedV1 {
+            appointment: example_details(),
+        }
     }
 }
 
@@ -219,9 +231,14 @@ impl Event for AppointmentCancelledV1 {
     const TYPE: &'static str = "appointment.cancelled.v1";
     const PRODUCER: &'static str = "calendar";
     const CONSUMERS: &'static [&'static str] = &["messaging", "lead-scoring"];
-    const DESCRIPTION: &'static str = "An appointment was cancelled (the row stays, with its reason).";
+    const DESCRIPTION: &'static str =
+        "An appointment was cancelled (the row stays, with its reason).";
     fn example() -> Self {
-        AppointmentCancelledV1 { appointment: example_details(), reason: Some("patient request".into()), cancelled_at: t("2026-11-23T09:12:00Z") }
+        AppointmentCancelledV1 {
+            appointment: example_details(),
+            reason: Some("patient request".into()),
+            cancelled_at: t("2026-11-23T09:12:00Z"),
+        }
     }
 }
 
@@ -272,7 +289,8 @@ impl Event for MessageFailedV1 {
     const TYPE: &'static str = "message.failed.v1";
     const PRODUCER: &'static str = "messaging";
     const CONSUMERS: &'static [&'static str] = &["lead-scoring"];
-    const DESCRIPTION: &'static str = "A message could not be delivered (final status failed or undelivered).";
+    const DESCRIPTION: &'static str =
+        "A message could not be delivered (final status failed or undelivered).";
     fn example() -> Self {
         MessageFailedV1 {
             message_id: id(6),
@@ -298,9 +316,15 @@ impl Event for ContactOptedOutV1 {
     const TYPE: &'static str = "contact.opted_out.v1";
     const PRODUCER: &'static str = "messaging";
     const CONSUMERS: &'static [&'static str] = &["lead-scoring"];
-    const DESCRIPTION: &'static str = "A contact replied STOP (or equivalent): no more messages to that number.";
+    const DESCRIPTION: &'static str =
+        "A contact replied STOP (or equivalent): no more messages to that number.";
     fn example() -> Self {
-        ContactOptedOutV1 { phone: "+15550100123".into(), channel: Channel::Sms, keyword: Some("STOP".into()), opted_out_at: t("2026-11-22T15:00:00Z") }
+        ContactOptedOutV1 {
+            phone: "+15550100123".into(),
+            channel: Channel::Sms,
+            keyword: Some("STOP".into()),
+            opted_out_at: t("2026-11-22T15:00:00Z"),
+        }
     }
 }
 
@@ -329,7 +353,8 @@ impl Event for LeadScoredV1 {
     const TYPE: &'static str = "lead.scored.v1";
     const PRODUCER: &'static str = "lead-scoring";
     const CONSUMERS: &'static [&'static str] = &["messaging"];
-    const DESCRIPTION: &'static str = "A caller was (re)scored: messaging alerts staff about hot leads.";
+    const DESCRIPTION: &'static str =
+        "A caller was (re)scored: messaging alerts staff about hot leads.";
     fn example() -> Self {
         LeadScoredV1 {
             contact_id: id(7),

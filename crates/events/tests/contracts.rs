@@ -36,13 +36,24 @@ fn the_catalogue_covers_architecture_section_5() {
 #[test]
 fn envelopes_round_trip_and_route_by_type() {
     let org = Uuid::new_v4();
-    let env = Envelope::new(org, &AppointmentBookedV1::example(), Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into())).unwrap();
+    let env = Envelope::new(
+        org,
+        &AppointmentBookedV1::example(),
+        Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into()),
+    )
+    .unwrap();
     assert_eq!(env.routing_key(), "appointment.booked.v1");
     let wire = serde_json::to_string(&env).unwrap();
     let back: Envelope = serde_json::from_str(&wire).unwrap();
     assert_eq!(back, env);
-    assert_eq!(back.decode::<AppointmentBookedV1>().unwrap().payload, AppointmentBookedV1::example());
-    assert!(back.decode::<CallEndedV1>().is_err(), "a payload decodes only as its own type");
+    assert_eq!(
+        back.decode::<AppointmentBookedV1>().unwrap().payload,
+        AppointmentBookedV1::example()
+    );
+    assert!(
+        back.decode::<CallEndedV1>().is_err(),
+        "a payload decodes only as its own type"
+    );
 }
 
 #[test]
@@ -52,7 +63,10 @@ fn unknown_fields_are_tolerated_missing_ones_are_not() {
     let env = serde_json::json!({"id": Uuid::new_v4(), "type": "call.ended.v1", "org_id": Uuid::new_v4(),
         "occurred_at": "2026-11-22T10:00:00Z", "payload": v, "envelope_extra": true});
     let env: Envelope = serde_json::from_value(env).unwrap();
-    assert_eq!(env.decode::<CallEndedV1>().unwrap().payload, CallEndedV1::example());
+    assert_eq!(
+        env.decode::<CallEndedV1>().unwrap().payload,
+        CallEndedV1::example()
+    );
 
     let mut broken = env.clone();
     broken.payload.as_object_mut().unwrap().remove("ended_at");
@@ -63,7 +77,11 @@ fn unknown_fields_are_tolerated_missing_ones_are_not() {
 fn no_event_carries_a_transcript() {
     for e in all() {
         let text = e.example.to_string().to_lowercase();
-        assert!(!text.contains("transcript") && !text.contains("summary"), "{}", e.event_type);
+        assert!(
+            !text.contains("transcript") && !text.contains("summary"),
+            "{}",
+            e.event_type
+        );
     }
 }
 
@@ -76,5 +94,8 @@ fn docs_events_md_matches_the_code() {
         std::fs::write(path, &rendered).unwrap();
     }
     let on_disk = std::fs::read_to_string(path).unwrap_or_default();
-    assert!(on_disk == rendered, "docs/events.md is out of date: run `UPDATE_EVENT_DOCS=1 cargo test -p events`");
+    assert!(
+        on_disk == rendered,
+        "docs/events.md is out of date: run `UPDATE_EVENT_DOCS=1 cargo test -p events`"
+    );
 }

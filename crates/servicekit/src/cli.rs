@@ -58,7 +58,8 @@ pub trait Service: 'static {
     /// Wires pools, state and routes, binds the listener; the server runs when awaited.
     fn build(settings: Self::Settings) -> impl Future<Output = anyhow::Result<HttpServerHandle>>;
     /// `dlq list` / `dlq replay`.
-    fn dlq(settings: Self::Settings, action: DlqAction) -> impl Future<Output = anyhow::Result<()>>;
+    fn dlq(settings: Self::Settings, action: DlqAction)
+    -> impl Future<Output = anyhow::Result<()>>;
 }
 
 /// The whole `main` of a service binary.

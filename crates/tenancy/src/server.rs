@@ -28,7 +28,11 @@ where
     let db = web::Data::new(Db::new(platform.pg.clone()));
     let ops = Ops {
         service: settings.service.name,
-        checks: platform.readiness_checks().into_iter().chain(extra_checks).collect(),
+        checks: platform
+            .readiness_checks()
+            .into_iter()
+            .chain(extra_checks)
+            .collect(),
         metrics: servicekit::telemetry::metrics_handle(),
         openapi,
     };

@@ -9,8 +9,10 @@ pub mod auth;
 pub mod config;
 pub mod db;
 pub mod logs;
+pub mod proxy;
 
 pub use logs::LogCapture;
+pub use proxy::TcpProxy;
 
 pub use app::{TestApp, spawn_app, spawn_app_with};
 pub use auth::TestAuth;

@@ -46,7 +46,13 @@ impl Service for Calendar {
         let openapi = servicekit::ops::openapi_json(ApiDoc::openapi());
         let platform = Platform::connect(&settings.common)?;
         let bus = bus::Bus::start(&settings.bus, &settings.common, &platform);
-        tenancy::server::build(&settings.common, &platform, vec![bus.readiness()], openapi, routes::configure)
+        tenancy::server::build(
+            &settings.common,
+            &platform,
+            vec![bus.readiness()],
+            openapi,
+            routes::configure,
+        )
     }
 
     async fn dlq(settings: Settings, action: DlqAction) -> anyhow::Result<()> {
