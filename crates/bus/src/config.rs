@@ -66,7 +66,7 @@ impl BusSettings {
             errors.push("BUS_RETRY_DELAYS_MS: at most 10 steps, each above 0".into());
         }
         let delivery_limit = num(&mut errors, "BUS_DELIVERY_LIMIT", 5);
-        let prefetch = num(&mut errors, "BUS_PREFETCH", 64);
+        let prefetch = num(&mut errors, "BUS_PREFETCH", 256);
         let s = BusSettings {
             amqp_url: common.amqp_url.clone(),
             service: common.service.name.to_string(),

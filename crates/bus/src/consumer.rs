@@ -1,6 +1,7 @@
-//! The consumer runner. Per delivery: decode the envelope, then in one tenant transaction (org
-//! from the envelope) insert `inbox(consumer, event_id)` and run the handler; ack only after the
-//! commit. A duplicate (the inbox row exists) is acked without running the handler. A failing
+//! The consumer runner. Per delivery: decode the envelope, then in the tenant transaction of its
+//! org (from the envelope) insert `inbox(consumer, event_id)` and run the handler; ack only after
+//! the commit. Deliveries already received are applied together — one transaction per org, a
+//! savepoint per event, so one failing handler undoes only its own work. A duplicate (the inbox row exists) is acked without running the handler. A failing
 //! handler is retried through the TTL queues (a confirmed copy with `x-retry = n`, then ack), and
 //! after the last retry parked in the DLQ with the error recorded; an undecodable message is parked
 //! at once. Consumer crashes are bounded by the work queue's `x-delivery-limit`.
@@ -10,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::prelude::*;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
 use events::{Envelope, Event};
 use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
@@ -64,6 +65,18 @@ pub struct Consumer {
 enum Applied {
     Yes,
     Duplicate,
+}
+
+/// Deliveries applied in one go, and how many such batches may be in flight.
+const MAX_BATCH: usize = 64;
+const MAX_CONCURRENT_BATCHES: usize = 4;
+
+struct Item {
+    delivery: Delivery,
+    attempt: u32,
+    env: Envelope,
+    handler: Handler,
+    span: tracing::Span,
 }
 
 impl Consumer {
@@ -155,7 +168,7 @@ impl Consumer {
             self.settings.service,
             uuid::Uuid::new_v4().simple()
         );
-        let stream = chan
+        let mut stream = chan
             .basic_consume(
                 self.names.queue.as_str().into(),
                 tag.as_str().into(),
@@ -164,40 +177,150 @@ impl Consumer {
             )
             .await?;
         tracing::info!(queue = %self.names.queue, "consuming");
-        let publisher = &publisher;
-        stream
-            .take_while(|d| std::future::ready(d.is_ok()))
-            .for_each_concurrent(usize::from(self.settings.prefetch), |d| async move {
-                if let Ok(d) = d {
-                    self.handle(publisher, d).await;
+        // Deliveries already received are applied together (one transaction per org, a savepoint
+        // per event): per-event round trips, not per-event transactions, set the pace. Several
+        // batches run at once, bounded so the pool is not exhausted.
+        let batches = Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_BATCHES));
+        'stream: while let Some(Ok(first)) = stream.next().await {
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match futures_util::FutureExt::now_or_never(stream.next()) {
+                    Some(Some(Ok(d))) => batch.push(d),
+                    Some(_) => {
+                        self.clone().spawn_batch(&batches, &publisher, batch).await;
+                        break 'stream;
+                    }
+                    None => break,
                 }
-            })
-            .await;
+            }
+            self.clone().spawn_batch(&batches, &publisher, batch).await;
+        }
         Ok(())
     }
 
-    async fn handle(&self, publisher: &Channel, d: Delivery) {
-        let attempt = d
-            .properties
-            .headers()
-            .as_ref()
-            .and_then(|h| headers::get_u32(h, headers::RETRY))
-            .unwrap_or(0);
-        let env: Envelope = match serde_json::from_slice(&d.data) {
-            Ok(e) => e,
-            Err(e) => {
+    async fn spawn_batch(
+        self: Arc<Self>,
+        limit: &Arc<tokio::sync::Semaphore>,
+        publisher: &Channel,
+        batch: Vec<Delivery>,
+    ) {
+        let Ok(permit) = limit.clone().acquire_owned().await else {
+            return;
+        };
+        let publisher = publisher.clone();
+        tokio::spawn(async move {
+            self.handle_batch(&publisher, batch).await;
+            drop(permit);
+        });
+    }
+
+    async fn handle_batch(&self, publisher: &Channel, batch: Vec<Delivery>) {
+        // Decode first: what cannot be decoded or has no handler is parked at once.
+        let mut by_org: HashMap<uuid::Uuid, Vec<Item>> = HashMap::new();
+        for d in batch {
+            let attempt = d
+                .properties
+                .headers()
+                .as_ref()
+                .and_then(|h| headers::get_u32(h, headers::RETRY))
+                .unwrap_or(0);
+            let env: Envelope = match serde_json::from_slice(&d.data) {
+                Ok(e) => e,
+                Err(e) => {
+                    self.park(
+                        publisher,
+                        &d,
+                        attempt,
+                        &format!("undecodable envelope: {e}"),
+                        "undecodable",
+                    )
+                    .await;
+                    continue;
+                }
+            };
+            let Some(handler) = self.handlers.get(env.event_type.as_str()).cloned() else {
                 self.park(
                     publisher,
                     &d,
                     attempt,
-                    &format!("undecodable envelope: {e}"),
-                    "undecodable",
+                    &format!("no handler for {}", env.event_type),
+                    "unhandled",
                 )
                 .await;
-                return;
+                continue;
+            };
+            let span = self.span_for(&d, &env);
+            by_org.entry(env.org_id).or_default().push(Item {
+                delivery: d,
+                attempt,
+                env,
+                handler,
+                span,
+            });
+        }
+        for (org, items) in by_org {
+            let work: Vec<(Envelope, Handler, tracing::Span)> = items
+                .iter()
+                .map(|i| (i.env.clone(), i.handler.clone(), i.span.clone()))
+                .collect();
+            let consumer = self.settings.service.clone();
+            let outcomes = self
+                .db
+                .tenant_tx(OrgId(org), move |tx| {
+                    Box::pin(async move {
+                        let mut outcomes = Vec::with_capacity(work.len());
+                        for (env, handler, span) in work {
+                            // A savepoint per event: a failing handler undoes only its own work.
+                            let consumer = consumer.clone();
+                            let r = tx
+                                .transaction::<_, HandlerError, _>(async move |sp| {
+                                    let fresh = diesel::insert_into(inbox::table)
+                                        .values((
+                                            inbox::consumer.eq(&consumer),
+                                            inbox::event_id.eq(env.id),
+                                            inbox::org_id.eq(env.org_id),
+                                            inbox::event_type.eq(&env.event_type),
+                                        ))
+                                        .on_conflict_do_nothing()
+                                        .execute(sp)
+                                        .await?;
+                                    if fresh == 0 {
+                                        return Ok(Applied::Duplicate);
+                                    }
+                                    handler(sp, env).await.map(|()| Applied::Yes)
+                                })
+                                .instrument(span)
+                                .await;
+                            outcomes.push(r);
+                        }
+                        Ok::<_, HandlerError>(outcomes)
+                    })
+                })
+                .await;
+            match outcomes {
+                Ok(outcomes) => {
+                    for (item, outcome) in items.into_iter().zip(outcomes) {
+                        self.settle(publisher, item, outcome).await;
+                    }
+                }
+                // The transaction as a whole failed (commit, pool, connection): nothing of it
+                // was applied; every event takes the retry path.
+                Err(e) => {
+                    let why = e.to_string();
+                    for item in items {
+                        self.settle(
+                            publisher,
+                            item,
+                            Err(HandlerError::Failed(anyhow::anyhow!("{why}"))),
+                        )
+                        .await;
+                    }
+                }
             }
-        };
-        let event_type = env.event_type.clone();
+        }
+    }
+
+    fn span_for(&self, d: &Delivery, env: &Envelope) -> tracing::Span {
         let span = tracing::info_span!(
             "process",
             otel.name = %format!("process {}", self.names.queue),
@@ -206,7 +329,7 @@ impl Consumer {
             messaging.operation.type = "process",
             messaging.destination.name = %self.names.queue,
             messaging.message.id = %env.id,
-            event_type = %event_type,
+            event_type = %env.event_type,
             org = %env.org_id,
         );
         // The consumer span continues the trace of the request that enqueued the event and links
@@ -226,46 +349,25 @@ impl Consumer {
             let _ = span.set_parent(cx);
             span.add_link(sc);
         }
+        span
+    }
 
-        let Some(handler) = self.handlers.get(event_type.as_str()).cloned() else {
-            self.park(
-                publisher,
-                &d,
-                attempt,
-                &format!("no handler for {event_type}"),
-                "unhandled",
-            )
-            .await;
-            return;
-        };
-        let consumer = self.settings.service.clone();
-        let org = OrgId(env.org_id);
-        let result = self
-            .db
-            .tenant_tx(org, move |tx| {
-                Box::pin(async move {
-                    let fresh = diesel::insert_into(inbox::table)
-                        .values((
-                            inbox::consumer.eq(&consumer),
-                            inbox::event_id.eq(env.id),
-                            inbox::org_id.eq(env.org_id),
-                            inbox::event_type.eq(&env.event_type),
-                        ))
-                        .on_conflict_do_nothing()
-                        .execute(tx)
-                        .await?;
-                    if fresh == 0 {
-                        return Ok(Applied::Duplicate);
-                    }
-                    handler(tx, env).await.map(|()| Applied::Yes)
-                })
-            })
-            .instrument(span.clone())
-            .await;
-        // Settle inside the span too, without holding an `enter` guard across an await (the
-        // future may resume on another thread).
+    async fn settle(
+        &self,
+        publisher: &Channel,
+        item: Item,
+        outcome: Result<Applied, HandlerError>,
+    ) {
+        let Item {
+            delivery: d,
+            attempt,
+            env,
+            span,
+            ..
+        } = item;
+        let event_type = env.event_type;
         async {
-            match result {
+            match outcome {
                 Ok(applied) => {
                     let outcome = match applied {
                         Applied::Yes => "applied",

@@ -25,6 +25,8 @@ pub struct Behaviour {
     pub fail_first: AtomicU32,
     /// Fail every time while set.
     pub always_fail: AtomicBool,
+    /// Events that fail every time (others succeed).
+    pub poisoned: Mutex<std::collections::HashSet<Uuid>>,
     /// Attempt times per event id.
     pub attempts: Mutex<HashMap<Uuid, Vec<Instant>>>,
 }
@@ -118,6 +120,10 @@ impl Harness {
         h
     }
 
+    pub fn start_consumer(&mut self) {
+        self.tasks.push(self.consumer().spawn());
+    }
+
     pub fn start_relay(&mut self) {
         let relay = Relay::new(
             &self.bus,
@@ -127,10 +133,12 @@ impl Harness {
         self.tasks.push(relay.spawn());
     }
 
-    /// lead-scoring's consumer of `call.ended.v1` with the test handler.
+    /// lead-scoring's consumer of `call.ended.v1` with the test handler, on a pool of its own
+    /// (the writers of a test must not starve it, nor it them).
     pub fn consumer(&self) -> Consumer {
         let behaviour = self.behaviour.clone();
-        Consumer::new(&self.bus, self.tenant_db.clone()).on::<CallEndedV1, _>(move |conn, env| {
+        let pool = servicekit::db::pg_pool(&SecretString::from(self.db.service_url()), 24).unwrap();
+        Consumer::new(&self.bus, Db::new(pool)).on::<CallEndedV1, _>(move |conn, env| {
             let behaviour = behaviour.clone();
             Box::pin(async move {
                 let n = {
@@ -139,6 +147,15 @@ impl Harness {
                     v.push(Instant::now());
                     v.len() as u32
                 };
+                if behaviour.poisoned.lock().unwrap().contains(&env.id) {
+                    // Write first, then fail: the savepoint must undo this row.
+                    diesel::sql_query("INSERT INTO effects (org_id, event_id) VALUES ($1, $2)")
+                        .bind::<SqlUuid, _>(env.org_id)
+                        .bind::<SqlUuid, _>(env.id)
+                        .execute(conn)
+                        .await?;
+                    return Err(HandlerError::Failed(anyhow::anyhow!("poisoned event (test)")));
+                }
                 if AtomicBool::load(&behaviour.always_fail, Ordering::SeqCst) {
                     return Err(HandlerError::Failed(anyhow::anyhow!("scoring backend unavailable (test)")));
                 }

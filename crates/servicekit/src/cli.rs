@@ -99,3 +99,39 @@ pub fn main<S: Service>() -> anyhow::Result<()> {
         outcome
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dlq_commands_parse_and_refuse_ambiguity() {
+        let id = "6f1c2b8e-7d1a-4c8e-9b1e-0a2f3c4d5e6f";
+        let cli = Cli::try_parse_from(["svc", "dlq", "replay", "--id", id, "--id", id]).unwrap();
+        match cli.command {
+            Some(Command::Dlq {
+                action: DlqAction::Replay { ids, all },
+            }) => {
+                assert_eq!(ids.len(), 2);
+                assert!(!all);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            Cli::try_parse_from(["svc", "dlq", "list"]).unwrap().command,
+            Some(Command::Dlq {
+                action: DlqAction::List { limit: 100 }
+            })
+        ));
+        assert!(
+            Cli::try_parse_from(["svc", "dlq", "replay"]).is_err(),
+            "replay needs --id or --all"
+        );
+        assert!(Cli::try_parse_from(["svc", "dlq", "replay", "--all", "--id", id]).is_err());
+        assert!(Cli::try_parse_from(["svc", "dlq", "replay", "--id", "not-a-uuid"]).is_err());
+        assert!(
+            Cli::try_parse_from(["svc"]).unwrap().command.is_none(),
+            "serve is the default"
+        );
+    }
+}

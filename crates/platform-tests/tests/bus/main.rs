@@ -435,3 +435,55 @@ async fn the_consumer_span_carries_the_producers_trace_id() {
     assert_eq!(row.trace_id.as_deref(), Some(trace_id));
     h.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_event_undoes_only_its_own_work_in_a_batch() {
+    let mut h = Harness::start(Options {
+        retry_delays_ms: "100",
+        start_relay: false,
+        ..Options::default()
+    })
+    .await;
+    let org = OrgId::new_random();
+    // 50 events of one org, published together so the consumer applies them in one transaction.
+    let ids = h.enqueue(org, 50, true).await;
+    let poisoned: HashSet<Uuid> = ids.iter().step_by(10).copied().collect();
+    h.behaviour
+        .poisoned
+        .lock()
+        .unwrap()
+        .extend(poisoned.iter().copied());
+    h.start_relay();
+
+    let healthy: HashSet<Uuid> = ids
+        .iter()
+        .copied()
+        .filter(|id| !poisoned.contains(id))
+        .collect();
+    h.wait_for_effects(WAIT, |e| healthy.iter().all(|id| e.contains_key(id)))
+        .await;
+    let mut letters = Vec::new();
+    for _ in 0..100 {
+        letters = bus::dlq::list(&h.bus, 100).await.unwrap();
+        if letters.len() == poisoned.len() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let effects = h.effects().await;
+    let applied: HashSet<Uuid> = effects.keys().copied().collect();
+    assert_eq!(
+        applied, healthy,
+        "the 45 healthy events were applied, the poisoned ones' writes undone"
+    );
+    assert!(effects.values().all(|n| *n == 1));
+    let parked: HashSet<Uuid> = letters
+        .iter()
+        .map(|l| l.event_id.as_deref().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(
+        parked, poisoned,
+        "exactly the poisoned events were dead-lettered"
+    );
+    h.cleanup().await;
+}
