@@ -48,15 +48,62 @@ impl Bus {
         self.settings.names()
     }
 
-    /// Creates the bus of a service process and starts its outbox relay.
+    /// Creates the bus of a service process: declares its queue bound to the events it consumes
+    /// (per the catalogue, so nothing published before its handlers run is lost) and starts its
+    /// outbox relay.
     pub fn start(
         settings: &BusSettings,
         common: &servicekit::CommonSettings,
         platform: &servicekit::Platform,
     ) -> Self {
         let bus = Bus::new(settings.clone());
+        let declarer = bus.clone();
+        tokio::spawn(async move { declarer.declare_until_done().await });
         Relay::new(&bus, platform.pg.clone(), common.database_url.clone()).spawn();
         bus
+    }
+
+    /// The event types this service consumes, from `crates/events`.
+    pub fn consumed_types(&self) -> Vec<&'static str> {
+        events::catalogue::consumed_by(&self.settings.service)
+    }
+
+    /// Declares the service's topology, retrying while the broker is away.
+    pub async fn declare_until_done(&self) {
+        let mut backoff = std::time::Duration::from_millis(200);
+        loop {
+            let attempt = async {
+                let chan = self.connector.channel().await?;
+                topology::declare_consumer(&chan, &self.settings, &self.consumed_types()).await?;
+                let _ = chan.close(200, "declared".into()).await;
+                Ok::<_, connection::BusError>(())
+            };
+            match attempt.await {
+                Ok(()) => return,
+                Err(e) => tracing::warn!(error = %e, "cannot declare the bus topology yet"),
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(std::time::Duration::from_secs(10));
+        }
+    }
+
+    /// Deletes this service's queues and exchanges (tests and teardown of throw-away stacks).
+    pub async fn delete_topology(&self) {
+        use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
+        let names = self.names();
+        if let Ok(chan) = self.connector.channel().await {
+            for q in names.retry.iter().chain([&names.queue, &names.dlq]) {
+                let _ = chan
+                    .queue_delete(q.as_str().into(), QueueDeleteOptions::default())
+                    .await;
+            }
+            for x in [&names.exchange, &names.dlx] {
+                let _ = chan
+                    .exchange_delete(x.as_str().into(), ExchangeDeleteOptions::default())
+                    .await;
+            }
+        }
+        self.connector.close().await;
     }
 
     /// `/ready`'s `bus` entry: connects when not connected (bounded by a short timeout).

@@ -11,7 +11,6 @@ use bus::{Bus, BusSettings, Consumer, HandlerError, Relay};
 use diesel::sql_types::{BigInt, Nullable, Text, Uuid as SqlUuid};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use events::CallEndedV1;
-use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
 use servicekit::cli::Service;
 use servicekit::{CommonSettings, SecretString};
 use tenancy::{Db, OrgId};
@@ -257,24 +256,13 @@ impl Harness {
         for t in &self.tasks {
             t.abort();
         }
-        let names = self.bus.names();
-        if let Ok(chan) =
-            bus::Connector::with_url(SecretString::from(testkit::config::amqp_url()), "cleanup")
-                .channel()
-                .await
-        {
-            for q in names.retry.iter().chain([&names.queue, &names.dlq]) {
-                let _ = chan
-                    .queue_delete(q.as_str().into(), QueueDeleteOptions::default())
-                    .await;
-            }
-            for x in [&names.exchange, &names.dlx] {
-                let _ = chan
-                    .exchange_delete(x.as_str().into(), ExchangeDeleteOptions::default())
-                    .await;
-            }
-        }
         self.bus.connector.close().await;
+        bus::Bus::new(bus::BusSettings {
+            amqp_url: SecretString::from(testkit::config::amqp_url()),
+            ..self.bus.settings.clone()
+        })
+        .delete_topology()
+        .await;
     }
 }
 

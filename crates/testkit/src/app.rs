@@ -17,6 +17,8 @@ pub struct TestApp<S: Service> {
     pub auth: Arc<TestAuth>,
     pub settings: S::Settings,
     pub redis_prefix: String,
+    /// Prefix of this app's exchange and queues on the shared broker.
+    pub bus_prefix: String,
     server: actix_web::dev::ServerHandle,
     // Declared last: dropped after the server is told to stop.
     pub db: TestDb,
@@ -32,6 +34,7 @@ impl<S: Service> Drop for TestApp<S> {
     fn drop(&mut self) {
         // `stop` sends the command eagerly; the returned future only waits for completion.
         drop(self.server.stop(false));
+        crate::bus_cleanup::delete_prefixed(&self.bus_prefix);
     }
 }
 
@@ -56,6 +59,7 @@ pub async fn spawn_app_with<S: Service>(
         .await
         .expect("create test database");
     let redis_prefix = crate::unique_prefix();
+    let bus_prefix = format!("{}.", crate::unique_name("app"));
     let mut env: HashMap<String, String> = HashMap::from([
         ("VOXANNE_ENV".into(), "test".into()),
         ("APP_PORT".into(), "0".into()),
@@ -71,6 +75,7 @@ pub async fn spawn_app_with<S: Service>(
         ("JWT_AUDIENCE".into(), AUDIENCE.into()),
         ("SERVICE_JWT_AUDIENCE".into(), SERVICE_AUDIENCE.into()),
         ("RUST_LOG".into(), "info".into()),
+        ("BUS_PREFIX".into(), bus_prefix.clone()),
     ]);
     for (k, v) in overrides {
         env.insert((*k).to_string(), (*v).to_string());
@@ -89,6 +94,7 @@ pub async fn spawn_app_with<S: Service>(
         auth,
         settings,
         redis_prefix,
+        bus_prefix,
         server,
         db,
     }

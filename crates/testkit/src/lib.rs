@@ -6,6 +6,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod bus_cleanup;
 pub mod config;
 pub mod db;
 pub mod logs;

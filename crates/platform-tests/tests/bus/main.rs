@@ -487,3 +487,82 @@ async fn a_failing_event_undoes_only_its_own_work_in_a_batch() {
     );
     h.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sent_outbox_rows_and_old_inbox_rows_are_pruned_after_the_retention() {
+    use diesel_async::SimpleAsyncConnection as _;
+    let mut h = Harness::start(Options {
+        start_relay: false,
+        ..Options::default()
+    })
+    .await;
+    let org = OrgId::new_random();
+    let mut admin = h.db.admin_conn().await.unwrap();
+    admin
+        .batch_execute(&format!(
+            "INSERT INTO leads.outbox (event_id, org_id, event_type, payload, published_at)
+                  VALUES (gen_random_uuid(), '{org}', 'call.ended.v1', '{{}}', now() - interval '8 days'),
+                         (gen_random_uuid(), '{org}', 'call.ended.v1', '{{}}', now() - interval '1 hour');
+             INSERT INTO leads.inbox (consumer, event_id, org_id, event_type, processed_at)
+                  VALUES ('lead-scoring', gen_random_uuid(), '{org}', 'call.ended.v1', now() - interval '8 days'),
+                         ('lead-scoring', gen_random_uuid(), '{org}', 'call.ended.v1', now());"
+        ))
+        .await
+        .unwrap();
+    h.start_relay(); // prunes on its first idle turn, then every ten minutes
+    #[derive(diesel::QueryableByName)]
+    struct Counts {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        outbox: i64,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        inbox: i64,
+    }
+    let mut counts = Counts {
+        outbox: -1,
+        inbox: -1,
+    };
+    for _ in 0..50 {
+        counts = diesel_async::RunQueryDsl::get_result(
+            diesel::sql_query("SELECT (SELECT count(*) FROM leads.outbox) AS outbox, (SELECT count(*) FROM leads.inbox) AS inbox"),
+            &mut admin,
+        )
+        .await
+        .unwrap();
+        if counts.outbox == 1 && counts.inbox == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        (counts.outbox, counts.inbox),
+        (1, 1),
+        "only rows older than the 7-day retention were pruned"
+    );
+    h.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bus_reports_its_metrics() {
+    let metrics = servicekit::telemetry::metrics_handle();
+    let h = Harness::start(Options::default()).await;
+    let id = h.enqueue(OrgId::new_random(), 1, true).await[0];
+    h.wait_for_effects(WAIT, |e| e.contains_key(&id)).await;
+    // A duplicate delivery is counted as such.
+    let env = events::Envelope::new(OrgId::new_random().as_uuid(), &call_ended(), None).unwrap();
+    let body = serde_json::to_vec(&env).unwrap();
+    publish_raw(&h, &body, &env.id.to_string()).await;
+    publish_raw(&h, &body, &env.id.to_string()).await;
+    h.wait_for_effects(WAIT, |e| e.contains_key(&env.id)).await;
+    tokio::time::sleep(Duration::from_millis(1200)).await; // one more relay turn records the lag
+    let text = metrics.render();
+    for name in [
+        "bus_events_enqueued_total{type=\"call.ended.v1\"}",
+        "bus_events_published_total{type=\"call.ended.v1\"}",
+        "bus_outbox_lag_seconds",
+        "outcome=\"applied\"",
+        "outcome=\"duplicate\"",
+    ] {
+        assert!(text.contains(name), "{name} missing from:\n{text}");
+    }
+    h.cleanup().await;
+}

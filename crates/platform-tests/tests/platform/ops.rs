@@ -128,3 +128,75 @@ async fn ready_is_503_and_names_the_database_when_postgres_is_unreachable() {
         200
     );
 }
+
+#[tokio::test]
+async fn a_service_declares_its_queue_bound_to_what_it_consumes_at_start() {
+    use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions};
+    use lapin::types::FieldTable;
+    let app = spawn_app::<calendar::Calendar>().await;
+    let conn = lapin::Connection::connect(
+        &testkit::config::amqp_url(),
+        lapin::ConnectionProperties::default(),
+    )
+    .await
+    .unwrap();
+    let queue = format!("{}calendar.events", app.bus_prefix);
+    let exchange = format!("{}voxanne.events", app.bus_prefix);
+    // Declared in the background at start: wait for it.
+    let mut declared = false;
+    for _ in 0..50 {
+        let chan = conn.create_channel().await.unwrap();
+        if chan
+            .queue_declare(
+                queue.as_str().into(),
+                QueueDeclareOptions {
+                    passive: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .is_ok()
+        {
+            declared = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(declared, "{queue} was declared at start");
+    // An event calendar consumes is routed to it; one it does not consume is not.
+    let chan = conn.create_channel().await.unwrap();
+    chan.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
+    for key in ["org.created.v1", "call.ended.v1"] {
+        chan.basic_publish(
+            exchange.as_str().into(),
+            key.into(),
+            BasicPublishOptions::default(),
+            b"{}",
+            lapin::BasicProperties::default(),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    }
+    let q = chan
+        .queue_declare(
+            queue.as_str().into(),
+            QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        q.message_count(),
+        1,
+        "org.created.v1 is bound for calendar, call.ended.v1 is not"
+    );
+    let _ = conn.close(200, "done".into()).await;
+}

@@ -1,0 +1,70 @@
+//! Deletes a test app's exchanges and queues from the shared broker when the app is dropped
+//! (through the management-free AMQP API: the names are derived from the prefix).
+
+use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
+use lapin::{Connection, ConnectionProperties};
+
+const SERVICES: [&str; 5] = [
+    "auth",
+    "voice-webhook",
+    "calendar",
+    "messaging",
+    "lead-scoring",
+];
+
+/// Deletes everything a service could have declared under `prefix` (unknown names are ignored).
+pub fn delete_prefixed(prefix: &str) {
+    let prefix = prefix.to_string();
+    // Drop runs inside the test's runtime: do the async cleanup on a thread of its own.
+    let _ = std::thread::spawn(move || {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        rt.block_on(async move {
+            let Ok(conn) =
+                Connection::connect(&crate::config::amqp_url(), ConnectionProperties::default())
+                    .await
+            else {
+                return;
+            };
+            for svc in SERVICES {
+                let q = format!("{prefix}{svc}.events");
+                for name in [
+                    q.clone(),
+                    format!("{q}.dlq"),
+                    format!("{q}.retry.1"),
+                    format!("{q}.retry.2"),
+                    format!("{q}.retry.3"),
+                ] {
+                    // A failed delete closes the channel: one channel per attempt.
+                    if let Ok(chan) = conn.create_channel().await {
+                        let _ = chan
+                            .queue_delete(name.as_str().into(), QueueDeleteOptions::default())
+                            .await;
+                    }
+                }
+                if let Ok(chan) = conn.create_channel().await {
+                    let _ = chan
+                        .exchange_delete(
+                            format!("{q}.dlx").as_str().into(),
+                            ExchangeDeleteOptions::default(),
+                        )
+                        .await;
+                }
+            }
+            if let Ok(chan) = conn.create_channel().await {
+                let _ = chan
+                    .exchange_delete(
+                        format!("{prefix}voxanne.events").as_str().into(),
+                        ExchangeDeleteOptions::default(),
+                    )
+                    .await;
+            }
+            let _ = conn.close(200, "cleanup".into()).await;
+        });
+    })
+    .join();
+}
