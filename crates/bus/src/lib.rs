@@ -10,6 +10,7 @@ pub mod dlq;
 pub mod headers;
 pub mod outbox;
 pub mod relay;
+pub mod service;
 pub mod topology;
 
 use std::sync::Arc;

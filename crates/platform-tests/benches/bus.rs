@@ -15,6 +15,11 @@ const RATES: [usize; 3] = [250, 500, 1_000];
 const RATE_SECONDS: u64 = 6;
 
 fn main() {
+    // `cargo test --all-targets` also runs benches (without `--bench`): only `cargo bench` measures.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("bus benchmark: skipped (run `make bench`)");
+        return;
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

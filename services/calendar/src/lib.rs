@@ -6,4 +6,4 @@ pub mod domain;
 pub mod routes;
 pub mod store;
 
-pub use app::Calendar;
+pub use app::{Calendar, CalendarSpec};

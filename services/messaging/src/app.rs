@@ -1,13 +1,12 @@
 //! Builds the messaging service: settings, migrations, OpenAPI document and routes.
 
+use actix_web::web;
+use bus::service::{Standard, StandardService};
 use diesel_migrations::{EmbeddedMigrations, embed_migrations};
-use servicekit::Platform;
-use servicekit::cli::{DlqAction, Service};
-use servicekit::config::{CommonSettings, ConfigError, ServiceInfo};
-use servicekit::http::HttpServerHandle;
+use servicekit::config::ServiceInfo;
 use utoipa::OpenApi;
 
-use crate::config::{INFO, Settings};
+use crate::config::INFO;
 use crate::routes;
 
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/messaging");
@@ -19,35 +18,20 @@ pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/m
 ))]
 struct ApiDoc;
 
-pub struct Messaging;
+/// The messaging service as the standard process shape runs it (`servicekit::cli::Service`).
+pub type Messaging = Standard<MessagingSpec>;
 
-impl Service for Messaging {
+pub struct MessagingSpec;
+
+impl StandardService for MessagingSpec {
     const INFO: ServiceInfo = INFO;
-    const MIGRATIONS: &'static [&'static EmbeddedMigrations] = &[&bus::MIGRATIONS, &MIGRATIONS];
-    type Settings = Settings;
+    const MIGRATIONS: &'static EmbeddedMigrations = &MIGRATIONS;
 
-    fn settings(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Settings, ConfigError> {
-        Settings::from_lookup(lookup)
+    fn openapi() -> utoipa::openapi::OpenApi {
+        ApiDoc::openapi()
     }
 
-    fn common(settings: &Settings) -> &CommonSettings {
-        &settings.common
-    }
-
-    async fn build(settings: Settings) -> anyhow::Result<HttpServerHandle> {
-        let openapi = servicekit::ops::openapi_json(ApiDoc::openapi());
-        let platform = Platform::connect(&settings.common)?;
-        let bus = bus::Bus::start(&settings.bus, &settings.common, &platform);
-        tenancy::server::build(
-            &settings.common,
-            &platform,
-            vec![bus.readiness()],
-            openapi,
-            routes::configure,
-        )
-    }
-
-    async fn dlq(settings: Settings, action: DlqAction) -> anyhow::Result<()> {
-        bus::dlq::run_cli(&settings.bus, action).await
+    fn routes(cfg: &mut web::ServiceConfig) {
+        routes::configure(cfg);
     }
 }

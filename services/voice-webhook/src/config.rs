@@ -1,7 +1,6 @@
-//! voice-webhook's settings: the shared ones and the bus; service-specific settings join here.
+//! voice-webhook's identity; settings are the standard ones (common + bus) until it needs its own.
 
-use bus::BusSettings;
-use servicekit::config::{CommonSettings, ConfigError, ServiceInfo};
+use servicekit::config::ServiceInfo;
 
 pub const INFO: ServiceInfo = ServiceInfo {
     name: "voice-webhook",
@@ -9,16 +8,5 @@ pub const INFO: ServiceInfo = ServiceInfo {
     default_port: 8082,
 };
 
-#[derive(Debug, Clone)]
-pub struct Settings {
-    pub common: CommonSettings,
-    pub bus: BusSettings,
-}
-
-impl Settings {
-    pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let common = CommonSettings::from_lookup(INFO, lookup)?;
-        let bus = BusSettings::from_lookup(&common, lookup)?;
-        Ok(Settings { common, bus })
-    }
-}
+/// The service reads the standard settings (common + bus) for now.
+pub type Settings = bus::service::ServiceSettings;

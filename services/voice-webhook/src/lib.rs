@@ -4,4 +4,4 @@ pub mod app;
 pub mod config;
 pub mod routes;
 
-pub use app::VoiceWebhook;
+pub use app::{VoiceWebhook, VoiceWebhookSpec};
