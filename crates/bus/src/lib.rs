@@ -71,6 +71,9 @@ impl Bus {
 
     /// Declares the service's topology, retrying while the broker is away.
     pub async fn declare_until_done(&self) {
+        if self.consumed_types().is_empty() {
+            return; // a pure producer needs only the exchange, which its relay declares
+        }
         let mut backoff = std::time::Duration::from_millis(200);
         loop {
             let attempt = async {

@@ -79,7 +79,11 @@ pub fn main<S: Service>() -> anyhow::Result<()> {
         .build()?;
     runtime.block_on(async move {
         let common = S::common(&settings).clone();
-        let guard = crate::telemetry::init(S::INFO.name, &common.log_filter, common.otlp_endpoint.as_deref())?;
+        // `serve` logs to stdout; the operator commands keep stdout for their output.
+        let guard = match cli.command {
+            None | Some(Command::Serve) => crate::telemetry::init(S::INFO.name, &common.log_filter, common.otlp_endpoint.as_deref())?,
+            Some(_) => crate::telemetry::init_with_writer(S::INFO.name, &common.log_filter, None, std::io::stderr)?,
+        };
         let outcome = match cli.command.unwrap_or(Command::Serve) {
             Command::Serve => match S::build(settings).await {
                 Ok(handle) => handle.server.await.map_err(anyhow::Error::from),

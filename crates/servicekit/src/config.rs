@@ -195,7 +195,7 @@ impl CommonSettings {
             },
             keys,
             otlp_endpoint: get("OTEL_EXPORTER_OTLP_ENDPOINT"),
-            log_filter: get("RUST_LOG").unwrap_or_else(|| "info".into()),
+            log_filter: get("RUST_LOG").unwrap_or_else(|| "info,lapin=warn".into()),
             body_limit,
             http_workers,
         };
