@@ -7,7 +7,7 @@ use serde_json::json;
 use tenancy::Role;
 use testkit::{TestAuth, spawn_app_with};
 
-use crate::helpers::{caller, problem, spawn};
+use crate::helpers::{caller, get, get_json, problem, spawn};
 
 const PATH: &str = "/api/calendar/services";
 
@@ -114,16 +114,7 @@ async fn a_body_over_the_configured_limit_is_413_and_nothing_is_stored() {
     let body = problem(r, 413).await;
     assert_eq!(body["code"], "payload_too_large");
     assert_eq!(body["limit_bytes"], 1024);
-    let list: serde_json::Value = app
-        .client
-        .get(app.url(PATH))
-        .bearer_auth(&who.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: serde_json::Value = get_json(&app, PATH, &who.token).await;
     assert_eq!(list["items"].as_array().unwrap().len(), 0);
 }
 
@@ -157,45 +148,25 @@ async fn a_bad_query_or_path_is_problem_json() {
     let app = spawn().await;
     let who = caller(&app, Role::Viewer);
     let body = problem(
-        app.client
-            .get(app.url("/api/calendar/services/not-a-uuid"))
-            .bearer_auth(&who.token)
-            .send()
-            .await
-            .unwrap(),
+        get(&app, "/api/calendar/services/not-a-uuid", &who.token).await,
         404,
     )
     .await;
     assert_eq!(body["code"], "invalid_path");
     let body = problem(
-        app.client
-            .get(app.url("/api/calendar/services?limit=many"))
-            .bearer_auth(&who.token)
-            .send()
-            .await
-            .unwrap(),
+        get(&app, "/api/calendar/services?limit=many", &who.token).await,
         400,
     )
     .await;
     assert_eq!(body["code"], "invalid_query");
     let body = problem(
-        app.client
-            .get(app.url("/api/calendar/services?limit=1000"))
-            .bearer_auth(&who.token)
-            .send()
-            .await
-            .unwrap(),
+        get(&app, "/api/calendar/services?limit=1000", &who.token).await,
         422,
     )
     .await;
     assert_eq!(body["field"], "limit");
     let body = problem(
-        app.client
-            .get(app.url("/api/calendar/services?cursor=forged"))
-            .bearer_auth(&who.token)
-            .send()
-            .await
-            .unwrap(),
+        get(&app, "/api/calendar/services?cursor=forged", &who.token).await,
         422,
     )
     .await;

@@ -43,3 +43,18 @@ pub async fn problem(r: Response, status: u16) -> Value {
     );
     body
 }
+
+/// `GET path` as the holder of `token`.
+pub async fn get(app: &TestApp<Calendar>, path: &str, token: &str) -> Response {
+    app.client
+        .get(app.url(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// `GET path` as the holder of `token`, expecting a JSON body.
+pub async fn get_json(app: &TestApp<Calendar>, path: &str, token: &str) -> Value {
+    get(app, path, token).await.json().await.unwrap()
+}

@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 use tenancy::Role;
 
-use crate::helpers::{caller, problem, same_org, spawn};
+use crate::helpers::{caller, get, get_json, problem, same_org, spawn};
 
 const PATH: &str = "/api/calendar/services";
 
@@ -31,16 +31,7 @@ async fn an_admin_creates_reads_lists_and_deletes_a_service() {
     assert_eq!(created["active"], true);
     let id = created["id"].as_str().unwrap();
 
-    let got: Value = app
-        .client
-        .get(app.url(&format!("{PATH}/{id}")))
-        .bearer_auth(&admin.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let got: Value = get_json(&app, &format!("{PATH}/{id}"), &admin.token).await;
     assert_eq!(got, created);
 
     // The same name twice in one org is a conflict.
@@ -62,13 +53,7 @@ async fn an_admin_creates_reads_lists_and_deletes_a_service() {
         .await
         .unwrap();
     assert_eq!(r.status(), 204);
-    let r = app
-        .client
-        .get(app.url(&format!("{PATH}/{id}")))
-        .bearer_auth(&admin.token)
-        .send()
-        .await
-        .unwrap();
+    let r = get(&app, &format!("{PATH}/{id}"), &admin.token).await;
     assert_eq!(problem(r, 404).await["code"], "not_found");
 }
 
@@ -96,13 +81,7 @@ async fn staff_and_viewers_read_but_cannot_change_the_catalog() {
             .await
             .unwrap();
         assert_eq!(problem(r, 403).await["code"], "insufficient_role");
-        let r = app
-            .client
-            .get(app.url(PATH))
-            .bearer_auth(&who.token)
-            .send()
-            .await
-            .unwrap();
+        let r = get(&app, PATH, &who.token).await;
         assert_eq!(r.status(), 200);
     }
 }
@@ -121,16 +100,7 @@ async fn pages_follow_the_cursor_without_gaps_or_repeats() {
         if let Some(c) = &cursor {
             url.push_str(&format!("&cursor={c}"));
         }
-        let page: Value = app
-            .client
-            .get(app.url(&url))
-            .bearer_auth(&admin.token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let page: Value = get_json(&app, &url, &admin.token).await;
         for item in page["items"].as_array().unwrap() {
             seen.push(item["name"].as_str().unwrap().to_string());
         }
@@ -155,25 +125,10 @@ async fn a_second_org_cannot_see_or_touch_the_first_orgs_services() {
     create(&app, &b.token, "B only").await;
 
     // By id: not found, as if it did not exist (no existence oracle).
-    let r = app
-        .client
-        .get(app.url(&format!("{PATH}/{a_id}")))
-        .bearer_auth(&b.token)
-        .send()
-        .await
-        .unwrap();
+    let r = get(&app, &format!("{PATH}/{a_id}"), &b.token).await;
     assert_eq!(problem(r, 404).await["code"], "not_found");
     // By list.
-    let list: Value = app
-        .client
-        .get(app.url(PATH))
-        .bearer_auth(&b.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = get_json(&app, PATH, &b.token).await;
     let names: Vec<_> = list["items"]
         .as_array()
         .unwrap()
@@ -182,16 +137,7 @@ async fn a_second_org_cannot_see_or_touch_the_first_orgs_services() {
         .collect();
     assert_eq!(names, vec!["B only"]);
     // By search.
-    let found: Value = app
-        .client
-        .get(app.url(&format!("{PATH}?q=whiten")))
-        .bearer_auth(&b.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let found: Value = get_json(&app, &format!("{PATH}?q=whiten"), &b.token).await;
     assert_eq!(found["items"].as_array().unwrap().len(), 0);
     // Cannot delete it.
     let r = app
@@ -203,16 +149,7 @@ async fn a_second_org_cannot_see_or_touch_the_first_orgs_services() {
         .unwrap();
     assert_eq!(r.status(), 404);
     // A's own view is intact, and search works for A.
-    let found: Value = app
-        .client
-        .get(app.url(&format!("{PATH}?q=whiten")))
-        .bearer_auth(&a.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let found: Value = get_json(&app, &format!("{PATH}?q=whiten"), &a.token).await;
     assert_eq!(found["items"][0]["id"], a_id);
     // B naming A's org in the body cannot plant a row there (the org comes only from the token).
     let r = app
@@ -224,15 +161,6 @@ async fn a_second_org_cannot_see_or_touch_the_first_orgs_services() {
         .await
         .unwrap();
     assert_eq!(r.status(), 422);
-    let list: Value = app
-        .client
-        .get(app.url(PATH))
-        .bearer_auth(&a.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = get_json(&app, PATH, &a.token).await;
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
 }
