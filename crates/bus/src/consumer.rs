@@ -1,7 +1,8 @@
 //! The consumer runner. Per delivery: decode the envelope, then in the tenant transaction of its
 //! org (from the envelope) insert `inbox(consumer, event_id)` and run the handler; ack only after
-//! the commit. Deliveries already received are applied together — one transaction per org, a
-//! savepoint per event, so one failing handler undoes only its own work. A duplicate (the inbox row exists) is acked without running the handler. A failing
+//! the commit. Deliveries already received are applied together — one transaction per org with
+//! a multi-row inbox insert; when a handler fails there, its event fails alone and the others are
+//! applied one by one, so one failing handler never takes another event with it. A duplicate (the inbox row exists) is acked without running the handler. A failing
 //! handler is retried through the TTL queues (a confirmed copy with `x-retry = n`, then ack), and
 //! after the last retry parked in the DLQ with the error recorded; an undecodable message is parked
 //! at once. Consumer crashes are bounded by the work queue's `x-delivery-limit`.
@@ -11,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::prelude::*;
-use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use events::{Envelope, Event};
 use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
@@ -67,9 +68,28 @@ enum Applied {
     Duplicate,
 }
 
+/// How a group transaction failed: at event `i` (with its error), or as a whole.
+enum GroupError {
+    At(usize, HandlerError),
+    Tx(HandlerError),
+}
+
+impl From<diesel::result::Error> for GroupError {
+    fn from(e: diesel::result::Error) -> Self {
+        GroupError::Tx(HandlerError::Db(e))
+    }
+}
+
+impl From<PoolUnavailable> for GroupError {
+    fn from(e: PoolUnavailable) -> Self {
+        GroupError::Tx(HandlerError::Pool(e))
+    }
+}
+
 /// Deliveries applied in one go, and how many such batches may be in flight.
 const MAX_BATCH: usize = 64;
 const MAX_CONCURRENT_BATCHES: usize = 4;
+const GROUPS_IN_PARALLEL: usize = 2;
 
 struct Item {
     delivery: Delivery,
@@ -258,66 +278,131 @@ impl Consumer {
                 span,
             });
         }
-        for (org, items) in by_org {
-            let work: Vec<(Envelope, Handler, tracing::Span)> = items
-                .iter()
-                .map(|i| (i.env.clone(), i.handler.clone(), i.span.clone()))
-                .collect();
-            let consumer = self.settings.service.clone();
-            let outcomes = self
-                .db
-                .tenant_tx(OrgId(org), move |tx| {
-                    Box::pin(async move {
-                        let mut outcomes = Vec::with_capacity(work.len());
-                        for (env, handler, span) in work {
-                            // A savepoint per event: a failing handler undoes only its own work.
-                            let consumer = consumer.clone();
-                            let r = tx
-                                .transaction::<_, HandlerError, _>(async move |sp| {
-                                    let fresh = diesel::insert_into(inbox::table)
-                                        .values((
-                                            inbox::consumer.eq(&consumer),
-                                            inbox::event_id.eq(env.id),
-                                            inbox::org_id.eq(env.org_id),
-                                            inbox::event_type.eq(&env.event_type),
-                                        ))
-                                        .on_conflict_do_nothing()
-                                        .execute(sp)
-                                        .await?;
-                                    if fresh == 0 {
-                                        return Ok(Applied::Duplicate);
-                                    }
-                                    handler(sp, env).await.map(|()| Applied::Yes)
-                                })
+        // Org groups are independent transactions: a few run side by side (bounded, so a consumer
+        // holds at most MAX_CONCURRENT_BATCHES × GROUPS_IN_PARALLEL connections).
+        futures_util::StreamExt::for_each_concurrent(
+            futures_util::stream::iter(by_org),
+            GROUPS_IN_PARALLEL,
+            |(org, items)| self.apply_group(publisher, OrgId(org), items),
+        )
+        .await;
+    }
+
+    /// Applies one org's events. Common path: one transaction, one multi-row inbox insert, the
+    /// handlers, one commit. If a handler fails, that transaction rolls back; the failing event
+    /// is settled as failed, the ones before it are re-applied one by one and the ones after it
+    /// run one by one — so each delivery succeeds or fails on its own.
+    async fn apply_group(&self, publisher: &Channel, org: OrgId, items: Vec<Item>) {
+        if items.len() == 1 {
+            for item in items {
+                let outcome = self.apply_each(org, &item).await;
+                self.settle(publisher, item, outcome).await;
+            }
+            return;
+        }
+        let work: Vec<(Envelope, Handler, tracing::Span)> = items
+            .iter()
+            .map(|i| (i.env.clone(), i.handler.clone(), i.span.clone()))
+            .collect();
+        let consumer = self.settings.service.clone();
+        let together = self
+            .db
+            .tenant_tx(org, move |tx| {
+                Box::pin(async move {
+                    let rows: Vec<_> = work
+                        .iter()
+                        .map(|(env, _, _)| {
+                            (
+                                inbox::consumer.eq(consumer.clone()),
+                                inbox::event_id.eq(env.id),
+                                inbox::org_id.eq(env.org_id),
+                                inbox::event_type.eq(env.event_type.clone()),
+                            )
+                        })
+                        .collect();
+                    // A set consumed by the first copy: the same event twice in one batch is
+                    // inserted once and applied once.
+                    let mut fresh: std::collections::HashSet<uuid::Uuid> =
+                        diesel::insert_into(inbox::table)
+                            .values(rows)
+                            .on_conflict_do_nothing()
+                            .returning(inbox::event_id)
+                            .get_results::<uuid::Uuid>(tx)
+                            .await
+                            .map_err(|e| GroupError::At(0, HandlerError::Db(e)))?
+                            .into_iter()
+                            .collect();
+                    let mut applied = Vec::with_capacity(work.len());
+                    for (i, (env, handler, span)) in work.into_iter().enumerate() {
+                        if fresh.remove(&env.id) {
+                            handler(tx, env)
                                 .instrument(span)
-                                .await;
-                            outcomes.push(r);
+                                .await
+                                .map_err(|e| GroupError::At(i, e))?;
+                            applied.push(Applied::Yes);
+                        } else {
+                            applied.push(Applied::Duplicate);
                         }
-                        Ok::<_, HandlerError>(outcomes)
-                    })
+                    }
+                    Ok::<_, GroupError>(applied)
                 })
-                .await;
-            match outcomes {
-                Ok(outcomes) => {
-                    for (item, outcome) in items.into_iter().zip(outcomes) {
-                        self.settle(publisher, item, outcome).await;
-                    }
+            })
+            .await;
+        match together {
+            Ok(applied) => {
+                for (item, a) in items.into_iter().zip(applied) {
+                    self.settle(publisher, item, Ok(a)).await;
                 }
-                // The transaction as a whole failed (commit, pool, connection): nothing of it
-                // was applied; every event takes the retry path.
-                Err(e) => {
-                    let why = e.to_string();
-                    for item in items {
-                        self.settle(
-                            publisher,
-                            item,
-                            Err(HandlerError::Failed(anyhow::anyhow!("{why}"))),
-                        )
-                        .await;
-                    }
+            }
+            Err(GroupError::At(failed, why)) => {
+                let mut why = Some(why);
+                for (i, item) in items.into_iter().enumerate() {
+                    let outcome = match (i == failed).then(|| why.take()).flatten() {
+                        Some(e) => Err(e),
+                        None => self.apply_each(org, &item).await,
+                    };
+                    self.settle(publisher, item, outcome).await;
+                }
+            }
+            // The transaction itself failed (begin, commit, pool): each event on its own.
+            Err(GroupError::Tx(e)) => {
+                tracing::warn!(error = %e, events = items.len(), "group transaction failed; applying its events one by one");
+                for item in items {
+                    let outcome = self.apply_each(org, &item).await;
+                    self.settle(publisher, item, outcome).await;
                 }
             }
         }
+    }
+
+    /// One event in its own tenant transaction: inbox insert, then the handler.
+    async fn apply_each(&self, org: OrgId, item: &Item) -> Result<Applied, HandlerError> {
+        let (env, handler, consumer) = (
+            item.env.clone(),
+            item.handler.clone(),
+            self.settings.service.clone(),
+        );
+        self.db
+            .tenant_tx(org, move |tx| {
+                Box::pin(async move {
+                    let fresh = diesel::insert_into(inbox::table)
+                        .values((
+                            inbox::consumer.eq(&consumer),
+                            inbox::event_id.eq(env.id),
+                            inbox::org_id.eq(env.org_id),
+                            inbox::event_type.eq(&env.event_type),
+                        ))
+                        .on_conflict_do_nothing()
+                        .execute(tx)
+                        .await?;
+                    if fresh == 0 {
+                        return Ok(Applied::Duplicate);
+                    }
+                    handler(tx, env).await.map(|()| Applied::Yes)
+                })
+            })
+            .instrument(item.span.clone())
+            .await
     }
 
     fn span_for(&self, d: &Delivery, env: &Envelope) -> tracing::Span {

@@ -88,6 +88,12 @@ async fn run() {
         "stages alone: enqueue {stage_enqueue:.0}/s, relay {stage_relay:.0}/s, consume {stage_consume:.0}/s"
     );
 
+    // 0b. The broker's own ceiling for this queue: the same 20,000 messages drained by a bare
+    //     consumer that only acks (no decoding, no database). Tells the consumer's cost apart
+    //     from the quorum queue's delivery + settlement cost on this machine.
+    let stage_broker = broker_drain_rate().await;
+    println!("broker alone (bare consume + ack, quorum queue): {stage_broker:.0}/s");
+
     // 1. Sustained throughput: 16 writers enqueue 20,000 events (10 per transaction) while the
     //    relay and consumer drain; time from the first enqueue to the last handler commit.
     let h = Arc::new(Harness::start(Options::default()).await);
@@ -153,7 +159,7 @@ async fn run() {
             "events_per_second": throughput,
             "enqueue_events_per_second": THROUGHPUT_EVENTS as f64 / enqueue_secs,
         },
-        "stages_alone_events_per_second": { "enqueue": stage_enqueue, "relay": stage_relay, "consume": stage_consume },
+        "stages_alone_events_per_second": { "enqueue": stage_enqueue, "relay": stage_relay, "consume": stage_consume, "broker_consume_ack_only": stage_broker },
         "latency_at_fixed_rates": curve,
         "latency_measured_from": "outbox row created_at (its transaction's time) to the handler's transaction, one event per producing transaction",
         "aims": { "events_per_second": 5000, "p99_ms_at_1000_per_second": 50 },
@@ -167,6 +173,50 @@ async fn run() {
     )
     .unwrap();
     println!("wrote bench/results/bus.json");
+}
+
+async fn broker_drain_rate() -> f64 {
+    use futures_util::StreamExt as _;
+    use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
+    let mut h = Harness::start(Options {
+        start_consumer: false,
+        start_relay: false,
+        ..Options::default()
+    })
+    .await;
+    h.consumer().declare().await.unwrap();
+    for _ in 0..THROUGHPUT_EVENTS / 500 {
+        h.enqueue(OrgId::new_random(), 500, true).await;
+    }
+    h.start_relay();
+    while h.unsent().await > 0 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let chan = h.bus.connector.channel().await.unwrap();
+    chan.basic_qos(256, BasicQosOptions::default())
+        .await
+        .unwrap();
+    let mut stream = chan
+        .basic_consume(
+            h.bus.names().queue.as_str().into(),
+            "bench-drain".into(),
+            BasicConsumeOptions::default(),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    let t = Instant::now();
+    let mut n = 0;
+    while n < THROUGHPUT_EVENTS {
+        let Some(Ok(d)) = stream.next().await else {
+            break;
+        };
+        d.ack(BasicAckOptions::default()).await.unwrap();
+        n += 1;
+    }
+    let rate = n as f64 / t.elapsed().as_secs_f64();
+    h.cleanup().await;
+    rate
 }
 
 /// Offers `rate` events/s (one per transaction) for `RATE_SECONDS`; returns the achieved offered

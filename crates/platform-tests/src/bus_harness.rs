@@ -136,7 +136,7 @@ impl Harness {
     /// (the writers of a test must not starve it, nor it them).
     pub fn consumer(&self) -> Consumer {
         let behaviour = self.behaviour.clone();
-        let pool = servicekit::db::pg_pool(&SecretString::from(self.db.service_url()), 24).unwrap();
+        let pool = servicekit::db::pg_pool(&SecretString::from(self.db.service_url()), 8).unwrap();
         Consumer::new(&self.bus, Db::new(pool)).on::<CallEndedV1, _>(move |conn, env| {
             let behaviour = behaviour.clone();
             Box::pin(async move {

@@ -20,8 +20,20 @@ use uuid::Uuid;
 
 const WAIT: Duration = Duration::from_secs(120);
 
+/// Every bus test runs under an outer limit: a hang anywhere becomes a failure, never a stuck CI.
+async fn within_limit(test: impl std::future::Future<Output = ()>) {
+    tokio::time::timeout(Duration::from_secs(180), test)
+        .await
+        .expect("the test did not finish within 180 s");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_events_from_concurrent_transactions_are_each_applied_once() {
+    within_limit(ten_thousand_events_from_concurrent_transactions_are_each_applied_once_body())
+        .await;
+}
+
+async fn ten_thousand_events_from_concurrent_transactions_are_each_applied_once_body() {
     let h = Arc::new(Harness::start(Options::default()).await);
     let orgs: Vec<OrgId> = (0..8).map(|_| OrgId::new_random()).collect();
     // 16 writers × 125 transactions × 5 events = 10,000 enqueued; every 4th transaction rolls back.
@@ -81,6 +93,10 @@ async fn ten_thousand_events_from_concurrent_transactions_are_each_applied_once(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cut_broker_connection_loses_nothing_and_applies_nothing_twice() {
+    within_limit(a_cut_broker_connection_loses_nothing_and_applies_nothing_twice_body()).await;
+}
+
+async fn a_cut_broker_connection_loses_nothing_and_applies_nothing_twice_body() {
     let proxy = testkit::TcpProxy::start("127.0.0.1:5672".parse().unwrap()).await;
     let h = Arc::new(
         Harness::start(Options {
@@ -124,6 +140,11 @@ async fn a_cut_broker_connection_loses_nothing_and_applies_nothing_twice() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_handler_failing_twice_then_succeeding_is_applied_once_after_the_delays() {
+    within_limit(a_handler_failing_twice_then_succeeding_is_applied_once_after_the_delays_body())
+        .await;
+}
+
+async fn a_handler_failing_twice_then_succeeding_is_applied_once_after_the_delays_body() {
     let h = Harness::start(Options {
         retry_delays_ms: "300,600,900",
         ..Options::default()
@@ -158,6 +179,10 @@ async fn a_handler_failing_twice_then_succeeding_is_applied_once_after_the_delay
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_always_failing_handler_ends_in_the_dlq_and_replay_applies_it_once() {
+    within_limit(an_always_failing_handler_ends_in_the_dlq_and_replay_applies_it_once_body()).await;
+}
+
+async fn an_always_failing_handler_ends_in_the_dlq_and_replay_applies_it_once_body() {
     let h = Harness::start(Options {
         retry_delays_ms: "100,200",
         ..Options::default()
@@ -248,6 +273,10 @@ async fn publish_raw(h: &Harness, body: &[u8], message_id: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_undecodable_message_goes_straight_to_the_dlq() {
+    within_limit(an_undecodable_message_goes_straight_to_the_dlq_body()).await;
+}
+
+async fn an_undecodable_message_goes_straight_to_the_dlq_body() {
     let h = Harness::start(Options::default()).await;
     publish_raw(&h, b"{not json", "garbage-1").await;
     let mut letters = Vec::new();
@@ -270,6 +299,10 @@ async fn an_undecodable_message_goes_straight_to_the_dlq() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_event_delivered_twice_is_applied_once() {
+    within_limit(the_same_event_delivered_twice_is_applied_once_body()).await;
+}
+
+async fn the_same_event_delivered_twice_is_applied_once_body() {
     let h = Harness::start(Options::default()).await;
     let env = events::Envelope::new(OrgId::new_random().as_uuid(), &call_ended(), None).unwrap();
     let body = serde_json::to_vec(&env).unwrap();
@@ -285,6 +318,10 @@ async fn the_same_event_delivered_twice_is_applied_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_relays_running_at_once_publish_each_event_once() {
+    within_limit(two_relays_running_at_once_publish_each_event_once_body()).await;
+}
+
+async fn two_relays_running_at_once_publish_each_event_once_body() {
     let mut h = Harness::start(Options {
         start_consumer: false,
         start_relay: false,
@@ -354,6 +391,10 @@ async fn two_relays_running_at_once_publish_each_event_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unroutable_event_stays_unsent_with_the_reason() {
+    within_limit(an_unroutable_event_stays_unsent_with_the_reason_body()).await;
+}
+
+async fn an_unroutable_event_stays_unsent_with_the_reason_body() {
     // No consumer: nothing is bound to the type, so `mandatory` makes the broker return it.
     let h = Harness::start(Options {
         start_consumer: false,
@@ -401,6 +442,10 @@ async fn an_unroutable_event_stays_unsent_with_the_reason() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_consumer_span_carries_the_producers_trace_id() {
+    within_limit(the_consumer_span_carries_the_producers_trace_id_body()).await;
+}
+
+async fn the_consumer_span_carries_the_producers_trace_id_body() {
     use tracing::Instrument as _;
     use tracing_opentelemetry::OpenTelemetrySpanExt as _;
     let _ = servicekit::telemetry::init_with_writer("bus-test", "info", None, std::io::sink);
@@ -438,6 +483,10 @@ async fn the_consumer_span_carries_the_producers_trace_id() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_event_undoes_only_its_own_work_in_a_batch() {
+    within_limit(a_failing_event_undoes_only_its_own_work_in_a_batch_body()).await;
+}
+
+async fn a_failing_event_undoes_only_its_own_work_in_a_batch_body() {
     let mut h = Harness::start(Options {
         retry_delays_ms: "100",
         start_relay: false,
@@ -490,6 +539,10 @@ async fn a_failing_event_undoes_only_its_own_work_in_a_batch() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sent_outbox_rows_and_old_inbox_rows_are_pruned_after_the_retention() {
+    within_limit(sent_outbox_rows_and_old_inbox_rows_are_pruned_after_the_retention_body()).await;
+}
+
+async fn sent_outbox_rows_and_old_inbox_rows_are_pruned_after_the_retention_body() {
     use diesel_async::SimpleAsyncConnection as _;
     let mut h = Harness::start(Options {
         start_relay: false,
@@ -543,6 +596,10 @@ async fn sent_outbox_rows_and_old_inbox_rows_are_pruned_after_the_retention() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_bus_reports_its_metrics() {
+    within_limit(the_bus_reports_its_metrics_body()).await;
+}
+
+async fn the_bus_reports_its_metrics_body() {
     let metrics = servicekit::telemetry::metrics_handle();
     let h = Harness::start(Options::default()).await;
     let id = h.enqueue(OrgId::new_random(), 1, true).await[0];
