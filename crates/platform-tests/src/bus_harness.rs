@@ -241,14 +241,17 @@ impl Harness {
         timeout: Duration,
         done: impl Fn(&HashMap<Uuid, i64>) -> bool,
     ) -> HashMap<Uuid, i64> {
-        let started = Instant::now();
-        loop {
-            let e = self.effects().await;
-            if done(&e) || started.elapsed() > timeout {
-                return e;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        eventually(timeout, || self.effects(), done).await
+    }
+
+    /// Polls the DLQ until it holds `n` dead letters (or 10 s pass); returns the last listing.
+    pub async fn dead_letters_eventually(&self, n: usize) -> Vec<bus::dlq::DeadLetter> {
+        eventually(
+            Duration::from_secs(10),
+            || async { bus::dlq::list(&self.bus, 100).await.unwrap() },
+            |l| l.len() == n,
+        )
+        .await
     }
 
     /// Deletes this test's exchanges and queues.
@@ -264,6 +267,35 @@ impl Harness {
         .delete_topology()
         .await;
     }
+}
+
+/// Calls `probe` every 100 ms until `done` holds for its answer or `timeout` passes; returns the
+/// last answer (the caller asserts on it, so a timeout shows what was seen).
+pub async fn eventually<T, F, Fut>(timeout: Duration, mut probe: F, done: impl Fn(&T) -> bool) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
+    let started = Instant::now();
+    loop {
+        let answer = probe().await;
+        if done(&answer) || started.elapsed() > timeout {
+            return answer;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Messages ready in `queue` (a passive declare: fails if the queue does not exist).
+pub async fn message_count(chan: &lapin::Channel, queue: &str) -> Result<u32, lapin::Error> {
+    let opts = lapin::options::QueueDeclareOptions {
+        passive: true,
+        ..Default::default()
+    };
+    Ok(chan
+        .queue_declare(queue.into(), opts, lapin::types::FieldTable::default())
+        .await?
+        .message_count())
 }
 
 #[derive(Debug)]
