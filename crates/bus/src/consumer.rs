@@ -130,7 +130,7 @@ impl Consumer {
                 let handler = handler.clone();
                 Box::pin(async move {
                     let typed = env
-                        .decode::<E>()
+                        .into_event::<E>()
                         .map_err(|e| HandlerError::Undecodable(e.to_string()))?;
                     handler(conn, typed).await
                 })

@@ -64,20 +64,25 @@ impl Envelope<serde_json::Value> {
 
     /// The payload as `E`, when this envelope is of `E`'s type.
     pub fn decode<E: Event>(&self) -> Result<Envelope<E>, DecodeError> {
+        self.clone().into_event()
+    }
+
+    /// Like `decode`, consuming the envelope (no copy of the payload: the consumer's hot path).
+    pub fn into_event<E: Event>(self) -> Result<Envelope<E>, DecodeError> {
         if self.event_type != E::TYPE {
             return Err(DecodeError::WrongType {
                 expected: E::TYPE,
-                found: self.event_type.clone(),
+                found: self.event_type,
             });
         }
-        let payload = serde_json::from_value(self.payload.clone())
+        let payload = serde_json::from_value(self.payload)
             .map_err(|e| DecodeError::Payload(e.to_string()))?;
         Ok(Envelope {
             id: self.id,
-            event_type: self.event_type.clone(),
+            event_type: self.event_type,
             org_id: self.org_id,
             occurred_at: self.occurred_at,
-            traceparent: self.traceparent.clone(),
+            traceparent: self.traceparent,
             payload,
         })
     }
