@@ -201,7 +201,16 @@ impl Consumer {
         // per event): per-event round trips, not per-event transactions, set the pace. Several
         // batches run at once, bounded so the pool is not exhausted.
         let batches = Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_BATCHES));
-        'stream: while let Some(Ok(first)) = stream.next().await {
+        'stream: loop {
+            // Wait for a delivery, but look at the channel every second: after a silent cut the
+            // stream may never end, and the consumer must notice and reconnect.
+            let first = tokio::select! {
+                d = stream.next() => d,
+                () = tokio::time::sleep(Duration::from_secs(1)) => {
+                    if chan.status().connected() { continue } else { break 'stream }
+                }
+            };
+            let Some(Ok(first)) = first else { break };
             let mut batch = vec![first];
             while batch.len() < MAX_BATCH {
                 match futures_util::FutureExt::now_or_never(stream.next()) {
