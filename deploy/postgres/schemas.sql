@@ -10,6 +10,12 @@ REVOKE ALL ON SCHEMA public FROM PUBLIC;
 CREATE SCHEMA IF NOT EXISTS tenancy;
 REVOKE ALL ON SCHEMA tenancy FROM PUBLIC;
 
+-- btree_gist (calendar's no-overlap exclusion constraint over org_id and a time range) needs a
+-- superuser to install; schema owners cannot. Its objects live in their own schema.
+CREATE SCHEMA IF NOT EXISTS extensions;
+REVOKE ALL ON SCHEMA extensions FROM PUBLIC;
+CREATE EXTENSION IF NOT EXISTS btree_gist SCHEMA extensions;
+
 -- org_id never changes once written: moving a row between tenants is a copy + delete, by design.
 CREATE OR REPLACE FUNCTION tenancy.forbid_org_id_change() RETURNS trigger
 LANGUAGE plpgsql AS $$

@@ -78,7 +78,7 @@ impl BusSettings {
             prefetch: u16::try_from(prefetch.clamp(1, 1000)).unwrap_or(64),
             relay_batch: i64::try_from(num(&mut errors, "BUS_RELAY_BATCH", 500).clamp(1, 5000))
                 .unwrap_or(500),
-            relay_poll: Duration::from_millis(num(&mut errors, "BUS_RELAY_POLL_MS", 1000).max(10)),
+            relay_poll: Duration::from_millis(num(&mut errors, "BUS_RELAY_POLL_MS", 25).max(5)),
             confirm_timeout: Duration::from_millis(
                 num(&mut errors, "BUS_CONFIRM_TIMEOUT_MS", 5000).max(100),
             ),

@@ -4,6 +4,7 @@
 //! document, routes — through `StandardService`; one that needs more implements
 //! `servicekit::cli::Service` itself.
 
+use std::future::Future;
 use std::marker::PhantomData;
 
 use actix_web::web;
@@ -12,6 +13,8 @@ use servicekit::Platform;
 use servicekit::cli::{DlqAction, Service};
 use servicekit::config::{CommonSettings, ConfigError, ServiceInfo};
 use servicekit::http::HttpServerHandle;
+
+use tenancy::Db;
 
 use crate::{Bus, BusSettings};
 
@@ -33,14 +36,58 @@ impl ServiceSettings {
     }
 }
 
+/// What a standard service process hands to its service's hooks: settings, pools, the bus.
+#[derive(Clone)]
+pub struct Context<X> {
+    pub settings: ServiceSettings,
+    pub platform: Platform,
+    pub bus: Bus,
+    pub db: Db,
+    /// The service's own settings (`StandardService::Own`).
+    pub own: X,
+}
+
+/// The settings of a standard service: the shared ones, the bus, and the service's own.
+#[derive(Debug, Clone)]
+pub struct StandardSettings<X> {
+    pub standard: ServiceSettings,
+    pub own: X,
+}
+
 /// What a standard service is made of.
 pub trait StandardService: 'static {
     const INFO: ServiceInfo;
     /// The service's own migrations (the bus tables are applied before them).
     const MIGRATIONS: &'static EmbeddedMigrations;
+    /// The service's own settings, read from the same environment; `()` when it has none.
+    type Own: Send + Sync + Clone + std::fmt::Debug + 'static;
+    fn own_settings(
+        common: &CommonSettings,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self::Own, ConfigError>;
     /// The service's OpenAPI document, generated from its handlers.
     fn openapi() -> utoipa::openapi::OpenApi;
-    fn routes(cfg: &mut web::ServiceConfig);
+    /// The routes; `ctx` is there to put the service's own state into app data.
+    fn routes(cfg: &mut web::ServiceConfig, ctx: &Context<Self::Own>);
+    /// Runs once when serving starts, before the listener binds: spawn the bus consumer and
+    /// background workers here. Nothing by default.
+    fn start(ctx: &Context<Self::Own>) -> anyhow::Result<()> {
+        let _ = ctx;
+        Ok(())
+    }
+    /// How tokens are verified; `None` (the default) is the standard JWKS-over-HTTP verifier.
+    fn auth_state(ctx: &Context<Self::Own>) -> anyhow::Result<Option<tenancy::AuthState>> {
+        let _ = ctx;
+        Ok(None)
+    }
+    /// The service's own commands (`args[0]` is the name). The context's bus has no relay.
+    fn command(
+        ctx: Context<Self::Own>,
+        args: Vec<String>,
+    ) -> impl Future<Output = anyhow::Result<()>> {
+        let _ = ctx;
+        async move { anyhow::bail!("unknown command {:?}; see --help", args.first()) }
+    }
 }
 
 /// `Service` for any `StandardService`: `servicekit::cli::main::<Standard<MyService>>()`.
@@ -49,30 +96,64 @@ pub struct Standard<S>(PhantomData<S>);
 impl<S: StandardService> Service for Standard<S> {
     const INFO: ServiceInfo = S::INFO;
     const MIGRATIONS: &'static [&'static EmbeddedMigrations] = &[&crate::MIGRATIONS, S::MIGRATIONS];
-    type Settings = ServiceSettings;
+    type Settings = StandardSettings<S::Own>;
 
-    fn settings(lookup: &dyn Fn(&str) -> Option<String>) -> Result<ServiceSettings, ConfigError> {
-        ServiceSettings::from_lookup(S::INFO, lookup)
+    fn settings(
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<StandardSettings<S::Own>, ConfigError> {
+        let standard = ServiceSettings::from_lookup(S::INFO, lookup)?;
+        let own = S::own_settings(&standard.common, lookup)?;
+        Ok(StandardSettings { standard, own })
     }
 
-    fn common(settings: &ServiceSettings) -> &CommonSettings {
-        &settings.common
+    fn common(settings: &StandardSettings<S::Own>) -> &CommonSettings {
+        &settings.standard.common
     }
 
-    async fn build(settings: ServiceSettings) -> anyhow::Result<HttpServerHandle> {
+    async fn build(settings: StandardSettings<S::Own>) -> anyhow::Result<HttpServerHandle> {
         let openapi = servicekit::ops::openapi_json(S::openapi());
-        let platform = Platform::connect(&settings.common)?;
-        let bus = Bus::start(&settings.bus, &settings.common, &platform);
-        tenancy::server::build(
-            &settings.common,
-            &platform,
-            vec![bus.readiness()],
+        let platform = Platform::connect(&settings.standard.common)?;
+        let bus = Bus::start(&settings.standard.bus, &settings.standard.common, &platform);
+        let ctx = Context {
+            db: Db::new(platform.pg.clone()),
+            settings: settings.standard,
+            platform,
+            bus,
+            own: settings.own,
+        };
+        S::start(&ctx)?;
+        let auth = match S::auth_state(&ctx)? {
+            Some(auth) => auth,
+            None => {
+                tenancy::AuthState::from_settings(&ctx.settings.common, ctx.platform.redis.clone())
+            }
+        };
+        tenancy::server::build_with_auth(
+            &ctx.settings.common,
+            &ctx.platform,
+            vec![ctx.bus.readiness()],
             openapi,
-            S::routes,
+            auth,
+            {
+                let ctx = ctx.clone();
+                move |cfg: &mut web::ServiceConfig| S::routes(cfg, &ctx)
+            },
         )
     }
 
-    async fn dlq(settings: ServiceSettings, action: DlqAction) -> anyhow::Result<()> {
-        crate::dlq::run_cli(&settings.bus, action).await
+    async fn dlq(settings: StandardSettings<S::Own>, action: DlqAction) -> anyhow::Result<()> {
+        crate::dlq::run_cli(&settings.standard.bus, action).await
+    }
+
+    async fn command(settings: StandardSettings<S::Own>, args: Vec<String>) -> anyhow::Result<()> {
+        let platform = Platform::connect(&settings.standard.common)?;
+        let ctx = Context {
+            db: Db::new(platform.pg.clone()),
+            bus: Bus::new(settings.standard.bus.clone()),
+            settings: settings.standard,
+            platform,
+            own: settings.own,
+        };
+        S::command(ctx, args).await
     }
 }

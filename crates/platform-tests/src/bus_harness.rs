@@ -68,7 +68,7 @@ pub fn settings(
         ("AMQP_URL", amqp_url.to_string()),
         ("BUS_PREFIX", prefix),
         ("BUS_RETRY_DELAYS_MS", retry_delays_ms.to_string()),
-        ("BUS_RELAY_POLL_MS", "500".to_string()),
+        ("BUS_RELAY_POLL_MS", "25".to_string()),
         ("DB_POOL_SIZE", "12".to_string()),
     ]);
     let common =

@@ -26,6 +26,9 @@ pub enum Command {
         #[command(subcommand)]
         action: DlqAction,
     },
+    /// A command of the service's own (for example `auth keys rotate`, `voice-webhook replay`).
+    #[command(external_subcommand)]
+    Other(Vec<String>),
 }
 
 #[derive(Debug, Clone, Subcommand)]
@@ -60,6 +63,14 @@ pub trait Service: 'static {
     /// `dlq list` / `dlq replay`.
     fn dlq(settings: Self::Settings, action: DlqAction)
     -> impl Future<Output = anyhow::Result<()>>;
+    /// The service's own commands; `args[0]` is the command name. None by default.
+    fn command(
+        settings: Self::Settings,
+        args: Vec<String>,
+    ) -> impl Future<Output = anyhow::Result<()>> {
+        let _ = settings;
+        async move { anyhow::bail!("unknown command {:?}; see --help", args.first()) }
+    }
 }
 
 /// The whole `main` of a service binary.
@@ -90,6 +101,7 @@ pub fn main<S: Service>() -> anyhow::Result<()> {
                 Err(e) => Err(e),
             },
             Command::Dlq { action } => S::dlq(settings, action).await,
+            Command::Other(args) => S::command(settings, args).await,
             Command::Migrate => {
                 let applied = crate::migrate::run(&common.migration_database_url, S::INFO.schema, S::MIGRATIONS).await;
                 if let Ok(applied) = &applied {
@@ -133,6 +145,10 @@ mod tests {
         );
         assert!(Cli::try_parse_from(["svc", "dlq", "replay", "--all", "--id", id]).is_err());
         assert!(Cli::try_parse_from(["svc", "dlq", "replay", "--id", "not-a-uuid"]).is_err());
+        assert!(matches!(
+            Cli::try_parse_from(["svc", "keys", "rotate"]).unwrap().command,
+            Some(Command::Other(args)) if args == ["keys", "rotate"]
+        ));
         assert!(
             Cli::try_parse_from(["svc"]).unwrap().command.is_none(),
             "serve is the default"

@@ -49,6 +49,9 @@ pub struct AppMetadata {
     pub org_id: Option<Uuid>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub org_role: Option<Role>,
+    /// The org requires MFA: tenant endpoints refuse `aal1` tokens with 403 `mfa_required`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub mfa_required: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

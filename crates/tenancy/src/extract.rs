@@ -134,24 +134,49 @@ fn auth_state(req: &HttpRequest) -> Result<web::Data<AuthState>, ApiError> {
         .ok_or_else(|| ApiError::internal(std::io::Error::other("AuthState missing from app data")))
 }
 
+async fn extract_tenant(
+    token: Result<String, AuthError>,
+    state: Result<web::Data<AuthState>, ApiError>,
+    enforce_mfa: bool,
+) -> Result<Tenant, ApiError> {
+    let state = state?;
+    let token = token?;
+    let claims = state.verifier.verify(&token, &state.user_audiences).await?;
+    let tenant = Tenant::from_claims(claims)?;
+    if state.revocations.is_revoked(tenant.session_id).await? {
+        return Err(AuthError::Revoked.into());
+    }
+    if enforce_mfa && tenant.claims.app_metadata.mfa_required && tenant.aal != Aal::Aal2 {
+        return Err(ApiError::forbidden(
+            "mfa_required",
+            "this organization requires multi-factor authentication: verify a factor first",
+        ));
+    }
+    tracing::Span::current().record("org", tracing::field::display(tenant.org_id));
+    Ok(tenant)
+}
+
 impl FromRequest for Tenant {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let token = bearer(req);
-        let state = auth_state(req);
-        Box::pin(async move {
-            let state = state?;
-            let token = token?;
-            let claims = state.verifier.verify(&token, &state.user_audiences).await?;
-            let tenant = Tenant::from_claims(claims)?;
-            if state.revocations.is_revoked(tenant.session_id).await? {
-                return Err(AuthError::Revoked.into());
-            }
-            tracing::Span::current().record("org", tracing::field::display(tenant.org_id));
-            Ok(tenant)
-        })
+        Box::pin(extract_tenant(bearer(req), auth_state(req), true))
+    }
+}
+
+/// A tenant whose org may require MFA it has not done yet: only for the routes that get it
+/// there (enrolling and verifying a factor, logout, the profile).
+#[derive(Debug, Clone)]
+pub struct Aal1Tenant(pub Tenant);
+
+impl FromRequest for Aal1Tenant {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let fut = extract_tenant(bearer(req), auth_state(req), false);
+        Box::pin(async move { fut.await.map(Aal1Tenant) })
     }
 }
 

@@ -4,6 +4,7 @@
 
 pub mod claims;
 pub mod extract;
+pub mod flags;
 pub mod ids;
 pub mod revocation;
 pub mod server;
@@ -11,8 +12,8 @@ pub mod tx;
 pub mod verifier;
 
 pub use claims::{Aal, AppMetadata, Claims, Role};
-pub use extract::{AuthState, ServiceCaller, Tenant};
+pub use extract::{Aal1Tenant, AuthState, ServiceCaller, Tenant};
 pub use ids::{OrgId, SessionId, UserId};
 pub use revocation::Revocations;
 pub use tx::{Db, set_tenant};
-pub use verifier::{AuthError, JwtVerifier};
+pub use verifier::{AuthError, JwksSource, JwtVerifier};

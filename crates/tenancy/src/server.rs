@@ -24,7 +24,23 @@ pub fn build<F>(
 where
     F: Fn(&mut web::ServiceConfig) + Send + Clone + 'static,
 {
-    let auth = web::Data::new(AuthState::from_settings(settings, platform.redis.clone()));
+    let auth = AuthState::from_settings(settings, platform.redis.clone());
+    build_with_auth(settings, platform, extra_checks, openapi, auth, routes)
+}
+
+/// `build` with the caller's own `AuthState` (the auth service verifies with its own keys).
+pub fn build_with_auth<F>(
+    settings: &CommonSettings,
+    platform: &Platform,
+    extra_checks: Vec<Arc<dyn ReadinessCheck>>,
+    openapi: String,
+    auth: AuthState,
+    routes: F,
+) -> anyhow::Result<HttpServerHandle>
+where
+    F: Fn(&mut web::ServiceConfig) + Send + Clone + 'static,
+{
+    let auth = web::Data::new(auth);
     let db = web::Data::new(Db::new(platform.pg.clone()));
     let ops = Ops {
         service: settings.service.name,

@@ -77,6 +77,12 @@ fn anyhow_msg(why: String) -> std::io::Error {
     std::io::Error::other(why)
 }
 
+/// Where a verifier gets its JWKS. Every service but auth fetches it over HTTP; auth reads its
+/// own keys (it cannot fetch from itself before it listens, and should not need to).
+pub trait JwksSource: Send + Sync {
+    fn fetch(&self) -> futures_util::future::BoxFuture<'_, Result<JwkSet, String>>;
+}
+
 struct Keys {
     by_kid: HashMap<String, (DecodingKey, Algorithm)>,
     fetched_at: Option<Instant>,
@@ -89,7 +95,14 @@ pub struct JwtVerifier {
     keys: RwLock<Keys>,
     fetch_lock: Mutex<()>,
     http: reqwest::Client,
+    source: Option<std::sync::Arc<dyn JwksSource>>,
+    /// Tokens already verified (signature, iss, aud) → their claims, until they expire; emptied
+    /// whenever the key set is refetched, so a key that leaves the JWKS takes its tokens with it.
+    verified: std::sync::Mutex<HashMap<String, (Claims, String)>>,
 }
+
+/// Verified tokens remembered per process; past this the memory is simply cleared.
+const MAX_VERIFIED: usize = 10_000;
 
 impl JwtVerifier {
     /// Accepts EdDSA and ES256 (the algorithms the auth service signs with); never HS*, never none.
@@ -117,11 +130,58 @@ impl JwtVerifier {
             }),
             fetch_lock: Mutex::new(()),
             http,
+            source: None,
+            verified: std::sync::Mutex::new(HashMap::new()),
         }
+    }
+
+    /// A verifier whose keys come from `source` instead of `JWKS_URL`.
+    pub fn with_source(settings: JwtSettings, source: std::sync::Arc<dyn JwksSource>) -> Self {
+        let mut v = Self::new(settings);
+        v.source = Some(source);
+        v
     }
 
     /// Verifies `token` for one of `audiences` and returns its claims.
     pub async fn verify(&self, token: &str, audiences: &[String]) -> Result<Claims, AuthError> {
+        let aud_key = audiences.join("\n");
+        if let Some(claims) = self.remembered(token, &aud_key) {
+            return Ok(claims);
+        }
+        let claims = self.verify_uncached(token, audiences).await?;
+        if let Ok(mut v) = self.verified.lock() {
+            if v.len() >= MAX_VERIFIED {
+                v.clear();
+            }
+            v.insert(token.to_string(), (claims.clone(), aud_key));
+        }
+        Ok(claims)
+    }
+
+    /// Forgets every remembered token: the next verification of each runs in full.
+    pub fn forget_verified(&self) {
+        if let Ok(mut v) = self.verified.lock() {
+            v.clear();
+        }
+    }
+
+    /// A token verified before for the same audiences, still inside its validity window.
+    fn remembered(&self, token: &str, aud_key: &str) -> Option<Claims> {
+        let v = self.verified.lock().ok()?;
+        let (claims, aud) = v.get(token)?;
+        let now = chrono_now();
+        let leeway = self.settings.leeway.as_secs() as i64;
+        let fresh = aud == aud_key
+            && claims.exp + leeway > now
+            && claims.nbf.is_none_or(|nbf| nbf - leeway <= now);
+        fresh.then(|| claims.clone())
+    }
+
+    async fn verify_uncached(
+        &self,
+        token: &str,
+        audiences: &[String],
+    ) -> Result<Claims, AuthError> {
         let header = decode_header(token).map_err(|_| AuthError::Malformed)?;
         if !self.algorithms.contains(&header.alg) {
             return Err(AuthError::Algorithm);
@@ -188,6 +248,9 @@ impl JwtVerifier {
                 Ok(set) => {
                     keys.by_kid = set;
                     keys.fetched_at = Some(Instant::now());
+                    if let Ok(mut v) = self.verified.lock() {
+                        v.clear();
+                    }
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "JWKS fetch failed");
@@ -206,13 +269,20 @@ impl JwtVerifier {
         }
     }
 
-    async fn fetch(&self) -> Result<HashMap<String, (DecodingKey, Algorithm)>, String> {
+    async fn fetch_set(&self) -> Result<JwkSet, String> {
+        if let Some(source) = &self.source {
+            return source.fetch().await;
+        }
         let req = servicekit::telemetry::inject_traceparent(self.http.get(&self.settings.jwks_url));
         let resp = req.send().await.map_err(|e| e.to_string())?;
         if !resp.status().is_success() {
             return Err(format!("JWKS answered {}", resp.status()));
         }
-        let set: JwkSet = resp.json().await.map_err(|e| e.to_string())?;
+        resp.json().await.map_err(|e| e.to_string())
+    }
+
+    async fn fetch(&self) -> Result<HashMap<String, (DecodingKey, Algorithm)>, String> {
+        let set = self.fetch_set().await?;
         let mut out = HashMap::new();
         for jwk in &set.keys {
             let Some(kid) = jwk.common.key_id.clone() else {
@@ -239,6 +309,12 @@ impl JwtVerifier {
         }
         Ok(out)
     }
+}
+
+fn chrono_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 fn is_asymmetric(a: Algorithm) -> bool {

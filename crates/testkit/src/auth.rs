@@ -88,6 +88,7 @@ impl TestAuth {
             app_metadata: AppMetadata {
                 org_id: Some(org.as_uuid()),
                 org_role: Some(role),
+                ..AppMetadata::default()
             },
         }
     }

@@ -132,53 +132,73 @@ async fn ready_is_503_and_names_the_database_when_postgres_is_unreachable() {
 #[tokio::test]
 async fn a_service_declares_its_queue_bound_to_what_it_consumes_at_start() {
     use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
-    let app = spawn_app::<calendar::Calendar>().await;
+    // messaging binds its queue from the catalogue but runs no handlers yet, so the queue keeps
+    // what is routed to it (calendar now consumes its own at once).
+    let app = spawn_app::<messaging::Messaging>().await;
     let conn = lapin::Connection::connect(
         &testkit::config::amqp_url(),
         lapin::ConnectionProperties::default(),
     )
     .await
     .unwrap();
-    let queue = format!("{}calendar.events", app.bus_prefix);
+    let queue = format!("{}messaging.events", app.bus_prefix);
     let exchange = format!("{}voxanne.events", app.bus_prefix);
-    // Declared in the background at start: wait for it.
-    let mut declared = false;
-    for _ in 0..50 {
-        let chan = conn.create_channel().await.unwrap();
-        if platform_tests::bus_harness::message_count(&chan, &queue)
-            .await
-            .is_ok()
-        {
-            declared = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(declared, "{queue} was declared at start");
-    // An event calendar consumes is routed to it; one it does not consume is not.
+    // Declared and bound in the background at start (queue first, then one binding per event):
+    // publish an event messaging consumes until one reaches the queue, so every binding of the
+    // start-up topology is in place before the negative case is checked.
     let chan = conn.create_channel().await.unwrap();
     chan.confirm_select(ConfirmSelectOptions::default())
         .await
         .unwrap();
-    for key in ["org.created.v1", "call.ended.v1"] {
-        chan.basic_publish(
-            exchange.as_str().into(),
-            key.into(),
-            BasicPublishOptions::default(),
-            b"{}",
-            lapin::BasicProperties::default(),
-        )
-        .await
-        .unwrap()
-        .await
-        .unwrap();
+    let publish = |key: &'static str| {
+        let chan = chan.clone();
+        let exchange = exchange.clone();
+        async move {
+            chan.basic_publish(
+                exchange.as_str().into(),
+                key.into(),
+                BasicPublishOptions::default(),
+                b"{}",
+                lapin::BasicProperties::default(),
+            )
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+        }
+    };
+    let mut routed = 0;
+    for _ in 0..100 {
+        // The exchange itself is declared at start too; publishing to a missing one closes the
+        // channel, so only publish once the queue exists.
+        let probe = conn.create_channel().await.unwrap();
+        if platform_tests::bus_harness::message_count(&probe, &queue)
+            .await
+            .is_ok()
+        {
+            publish("org.created.v1").await;
+            routed = platform_tests::bus_harness::message_count(&probe, &queue)
+                .await
+                .unwrap();
+            if routed > 0 {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    assert!(
+        routed > 0,
+        "{queue} was declared and bound to org.created.v1 at start"
+    );
+    // An event messaging does not consume is not routed to it.
+    publish("call.started.v1").await;
+    let probe = conn.create_channel().await.unwrap();
     assert_eq!(
-        platform_tests::bus_harness::message_count(&chan, &queue)
+        platform_tests::bus_harness::message_count(&probe, &queue)
             .await
             .unwrap(),
-        1,
-        "org.created.v1 is bound for calendar, call.ended.v1 is not"
+        routed,
+        "org.created.v1 is bound for messaging, call.started.v1 is not"
     );
     let _ = conn.close(200, "done".into()).await;
 }
