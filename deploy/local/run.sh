@@ -88,10 +88,23 @@ if [ ! -f "$RUN_DIR/local.env" ]; then
     chmod 600 "$RUN_DIR/local.env"
     say "created .run/local.env with a new local ENCRYPTION_KEYS"
 fi
+# A local secret for the service client voice-webhook uses at auth (client_credentials); added to
+# an older local.env too.
+if ! grep -q '^VAPI_WEBHOOK_SECRET=' "$RUN_DIR/local.env"; then
+    # The shared secret Vapi (or tools/call-sim) sends to /api/webhooks/vapi on this machine.
+    echo "VAPI_WEBHOOK_SECRET=$(head -c 24 /dev/urandom | base64 | tr -d '\n/+=')" >>"$RUN_DIR/local.env"
+fi
+if ! grep -q '^SERVICE_CLIENT_SECRET=' "$RUN_DIR/local.env"; then
+    echo "SERVICE_CLIENT_SECRET=$(head -c 24 /dev/urandom | base64 | tr -d '\n/+=')" >>"$RUN_DIR/local.env"
+fi
 set -a
 # shellcheck source=/dev/null
 . "$RUN_DIR/local.env"
 set +a
+# auth sits behind the local gateway (nginx sets X-Forwarded-For) and knows voice-webhook's client.
+export AUTH_TRUST_FORWARDED_FOR=${AUTH_TRUST_FORWARDED_FOR:-true}
+export SERVICE_CLIENT_ID=${SERVICE_CLIENT_ID:-voice-webhook}
+export AUTH_SERVICE_CLIENTS=${AUTH_SERVICE_CLIENTS:-$SERVICE_CLIENT_ID:$SERVICE_CLIENT_SECRET}
 export VOXANNE_ENV=${VOXANNE_ENV:-local}
 export RUST_LOG=${RUST_LOG:-info}
 

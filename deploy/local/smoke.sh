@@ -70,9 +70,8 @@ for line in "${routes[@]}"; do
         ko "$method $path -> x-served-by '${SERVED_BY}' status $STATUS (expected $want)"
     fi
 done
-# The auth service publishes its keys with the auth issue; until then the route check above is
-# what the gateway promises. Set SMOKE_EXPECT_JWKS=1 to require a 200 with keys.
-if [ "${SMOKE_EXPECT_JWKS:-0}" = 1 ]; then
+# The auth service publishes its signing keys (SMOKE_EXPECT_JWKS=0 skips this check).
+if [ "${SMOKE_EXPECT_JWKS:-1}" = 1 ]; then
   request GET "$GATEWAY/.well-known/jwks.json"
   if [ "$STATUS" = 200 ]; then ok "GET /.well-known/jwks.json -> 200"; else ko "GET /.well-known/jwks.json -> $STATUS (expected 200)"; fi
 fi

@@ -1,0 +1,1 @@
+DROP TABLE recovery_codes; DROP TABLE mfa_challenges; DROP TABLE mfa_factors;

@@ -1,0 +1,200 @@
+//! Organizations, the validate endpoint, the audit log and tenant isolation.
+
+use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl as _};
+use serde_json::json;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn validate_answers_200_403_400() {
+    let app = spawn().await;
+    let a = signup(&app).await;
+    let b = signup(&app).await;
+    let ok = ok_json(
+        get(&app, &format!("/api/orgs/validate/{}", a.org), &a.access).await,
+        200,
+    )
+    .await;
+    assert_eq!(ok["role"], "owner");
+    problem(
+        get(&app, &format!("/api/orgs/validate/{}", b.org), &a.access).await,
+        403,
+        "org_mismatch",
+    )
+    .await;
+    problem(
+        get(&app, "/api/orgs/validate/not-a-uuid", &a.access).await,
+        400,
+        "invalid_org_id",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_member_of_one_org_cannot_read_another_orgs_data() {
+    let app = spawn().await;
+    let a = signup(&app).await;
+    let b = signup(&app).await;
+    // By id.
+    problem(
+        get(&app, &format!("/api/orgs/{}", b.org), &a.access).await,
+        404,
+        "not_found",
+    )
+    .await;
+    ok_json(
+        get(&app, &format!("/api/orgs/{}", a.org), &a.access).await,
+        200,
+    )
+    .await;
+    // By list.
+    let mine = ok_json(get(&app, "/api/orgs", &a.access).await, 200).await;
+    let ids: Vec<&str> = mine["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec![a.org.as_str()]);
+    // The audit log: only A's entries, even when filtering by B's actor.
+    let log = ok_json(get(&app, "/api/auth/audit", &a.access).await, 200).await;
+    assert!(!log["items"].as_array().unwrap().is_empty());
+    assert!(
+        log["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["org_id"] == a.org.as_str())
+    );
+    let by_b = ok_json(
+        get(
+            &app,
+            &format!("/api/auth/audit?actor={}", b.user),
+            &a.access,
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert!(by_b["items"].as_array().unwrap().is_empty());
+    // A switch to B's org through refresh is refused.
+    let r = post(
+        &app,
+        "/api/auth/token?grant_type=refresh_token",
+        None,
+        json!({"refresh_token": a.refresh, "org_id": b.org}),
+    )
+    .await;
+    problem(r, 403, "not_a_member").await;
+}
+
+#[tokio::test]
+async fn second_org_and_switching_through_refresh() {
+    let app = spawn().await;
+    let a = signup(&app).await;
+    let created = ok_json(
+        post(
+            &app,
+            "/api/orgs",
+            Some(&a.access),
+            json!({"name": "Second Clinic", "timezone": "Europe/Berlin"}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let second = created["id"].as_str().unwrap();
+    let switched = ok_json(
+        post(
+            &app,
+            "/api/auth/token?grant_type=refresh_token",
+            None,
+            json!({"refresh_token": a.refresh, "org_id": second}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    let c = claims(switched["access_token"].as_str().unwrap());
+    assert_eq!(c["app_metadata"]["org_id"], second);
+    ok_json(
+        get(
+            &app,
+            &format!("/api/orgs/validate/{second}"),
+            switched["access_token"].as_str().unwrap(),
+        )
+        .await,
+        200,
+    )
+    .await;
+    problem(
+        get(
+            &app,
+            &format!("/api/orgs/validate/{}", a.org),
+            switched["access_token"].as_str().unwrap(),
+        )
+        .await,
+        403,
+        "org_mismatch",
+    )
+    .await;
+    let mine = ok_json(get(&app, "/api/orgs", &a.access).await, 200).await;
+    assert_eq!(mine["items"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn audit_is_admin_only_paginated_and_append_only_for_every_role() {
+    let app = spawn().await;
+    let a = signup(&app).await;
+    for _ in 0..3 {
+        login(&app, &a.email).await;
+    }
+    let page1 = ok_json(get(&app, "/api/auth/audit?limit=2", &a.access).await, 200).await;
+    assert_eq!(page1["items"].as_array().unwrap().len(), 2);
+    let cursor = page1["next_cursor"].as_str().unwrap();
+    let page2 = ok_json(
+        get(
+            &app,
+            &format!("/api/auth/audit?limit=2&cursor={cursor}"),
+            &a.access,
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert!(!page2["items"].as_array().unwrap().is_empty());
+    assert_ne!(page1["items"][0]["id"], page2["items"][0]["id"]);
+    problem(
+        get(&app, "/api/auth/audit?limit=0", &a.access).await,
+        422,
+        "invalid_field",
+    )
+    .await;
+    problem(
+        get(&app, "/api/auth/audit?cursor=zzz", &a.access).await,
+        422,
+        "invalid_query",
+    )
+    .await;
+    // Neither the service role nor the schema owner can rewrite history.
+    for url in [app.db.service_url(), app.db.owner_url()] {
+        for sql in [
+            "UPDATE audit_log SET action = 'x'",
+            "DELETE FROM audit_log",
+            "TRUNCATE audit_log",
+        ] {
+            let mut conn = AsyncPgConnection::establish(&url).await.unwrap();
+            diesel::sql_query(format!(
+                "SELECT set_config('app.org_id', '{}', false)",
+                a.org
+            ))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+            let err = diesel::sql_query(sql).execute(&mut conn).await;
+            assert!(err.is_err(), "{sql} succeeded as {url}");
+        }
+    }
+    let log = ok_json(get(&app, "/api/auth/audit?limit=200", &a.access).await, 200).await;
+    assert!(log["items"].as_array().unwrap().len() >= 5);
+}
