@@ -1,6 +1,11 @@
 //! Calendar's HTTP routes.
 
+pub mod appointments;
+pub mod availability;
+pub mod google;
+pub mod internal;
 pub mod services;
+pub mod settings;
 
 use actix_web::web;
 
@@ -11,5 +16,60 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("", web::get().to(services::list_services))
             .route("/{id}", web::get().to(services::get_service))
             .route("/{id}", web::delete().to(services::delete_service)),
+    )
+    .service(
+        web::resource("/api/calendar/settings")
+            .route(web::get().to(settings::get_settings))
+            .route(web::put().to(settings::put_settings)),
+    )
+    .route(
+        "/api/calendar/availability",
+        web::get().to(availability::get_availability),
+    )
+    .service(
+        web::scope("/api/calendar/appointments")
+            .route("", web::post().to(appointments::create_appointment))
+            .route("", web::get().to(appointments::list_appointments))
+            .route("/{id}", web::get().to(appointments::get_appointment))
+            .route(
+                "/{id}/reschedule",
+                web::post().to(appointments::reschedule_appointment),
+            )
+            .route(
+                "/{id}/cancel",
+                web::post().to(appointments::cancel_appointment),
+            )
+            .route(
+                "/{id}/complete",
+                web::post().to(appointments::complete_appointment),
+            )
+            .route(
+                "/{id}/no-show",
+                web::post().to(appointments::no_show_appointment),
+            ),
+    )
+    .service(
+        web::scope("/api/integrations/google")
+            .route("", web::get().to(google::status))
+            .route("", web::delete().to(google::disconnect))
+            .route("/connect", web::get().to(google::connect))
+            .route("/callback", web::get().to(google::callback)),
+    )
+    .service(
+        web::scope("/internal/v1/orgs/{org_id}")
+            .route("/services", web::get().to(internal::services))
+            .route("/availability", web::get().to(internal::availability))
+            .route("/next-slots", web::get().to(internal::next_slots))
+            .route("/holds", web::post().to(internal::hold))
+            .route("/appointments", web::post().to(internal::book))
+            .route("/appointments", web::get().to(internal::find_appointments))
+            .route(
+                "/appointments/{id}/reschedule",
+                web::post().to(internal::reschedule),
+            )
+            .route(
+                "/appointments/{id}/cancel",
+                web::post().to(internal::cancel),
+            ),
     );
 }

@@ -2,8 +2,6 @@
 //! admin. Every query runs in the caller's tenant transaction.
 
 use actix_web::{HttpResponse, web};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use servicekit::{ApiError, Json};
@@ -130,7 +128,11 @@ pub async fn list_services(
             "limit must be between 1 and 100",
         ));
     }
-    let after = q.cursor.as_deref().map(decode_cursor).transpose()?;
+    let after = q
+        .cursor
+        .as_deref()
+        .map(servicekit::cursor::decode)
+        .transpose()?;
     let search = q.q.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
     if search.as_ref().is_some_and(|s| s.chars().count() > 200) {
         return Err(ApiError::invalid(
@@ -158,7 +160,8 @@ pub async fn list_services(
         .await?;
     let next_cursor = if rows.len() as i64 > limit {
         rows.truncate(limit as usize);
-        rows.last().map(|r| encode_cursor(r.created_at, r.id))
+        rows.last()
+            .map(|r| servicekit::cursor::encode(r.created_at, r.id))
     } else {
         None
     };
@@ -229,37 +232,5 @@ fn name_taken(e: diesel::result::Error) -> ApiError {
             extra: None,
         },
         other => other.into(),
-    }
-}
-
-fn encode_cursor(at: DateTime<Utc>, id: Uuid) -> String {
-    B64URL.encode(format!("{}|{}", at.timestamp_micros(), id))
-}
-
-fn decode_cursor(raw: &str) -> Result<(DateTime<Utc>, Uuid), ApiError> {
-    let bad = || {
-        ApiError::invalid(
-            "invalid_query",
-            Some("cursor"),
-            "cursor is not one this API issued",
-        )
-    };
-    let text = String::from_utf8(B64URL.decode(raw).map_err(|_| bad())?).map_err(|_| bad())?;
-    let (micros, id) = text.split_once('|').ok_or_else(bad)?;
-    let at = DateTime::from_timestamp_micros(micros.parse().map_err(|_| bad())?).ok_or_else(bad)?;
-    Ok((at, id.parse().map_err(|_| bad())?))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cursor_round_trips_and_rejects_garbage() {
-        let at = DateTime::from_timestamp_micros(1_700_000_000_123_456).unwrap();
-        let id = Uuid::new_v4();
-        assert_eq!(decode_cursor(&encode_cursor(at, id)).unwrap(), (at, id));
-        assert!(decode_cursor("not-a-cursor").is_err());
-        assert!(decode_cursor(&B64URL.encode("12|nope")).is_err());
     }
 }

@@ -63,16 +63,19 @@ pub async fn insert_service(
         .await
 }
 
+/// Takes a shared connection so it can be pipelined with other reads (diesel-async sends
+/// concurrently polled queries back to back).
 pub async fn find_service(
-    conn: &mut AsyncPgConnection,
+    conn: &AsyncPgConnection,
     org: OrgId,
     id: Uuid,
 ) -> QueryResult<Option<ServiceRow>> {
+    let mut c = conn;
     services::table
         .filter(services::org_id.eq(org.as_uuid()))
         .filter(services::id.eq(id))
         .select(ServiceRow::as_select())
-        .first(conn)
+        .first(&mut c)
         .await
         .optional()
 }
@@ -136,4 +139,32 @@ pub async fn delete_service(
     .execute(conn)
     .await?;
     Ok(n > 0)
+}
+
+/// Inserts the services whose names the org does not use yet (the defaults of a new org: an
+/// admin who was quicker than `org.created.v1` keeps their own "Cleaning").
+pub async fn insert_missing_services(
+    conn: &mut AsyncPgConnection,
+    org: OrgId,
+    list: &[NewService],
+) -> QueryResult<usize> {
+    let rows: Vec<NewServiceRow<'_>> = list
+        .iter()
+        .map(|s| NewServiceRow {
+            org_id: org.as_uuid(),
+            name: &s.name,
+            description: &s.description,
+            duration_minutes: s.duration_minutes,
+            price_cents: s.price_cents,
+            currency: &s.currency,
+            buffer_before_minutes: s.buffer_before_minutes,
+            buffer_after_minutes: s.buffer_after_minutes,
+            active: s.active,
+        })
+        .collect();
+    diesel::insert_into(services::table)
+        .values(rows)
+        .on_conflict_do_nothing()
+        .execute(conn)
+        .await
 }

@@ -176,7 +176,7 @@ async fn a_service_token_cannot_call_a_tenant_endpoint() {
 }
 
 #[tokio::test]
-async fn a_revoked_session_is_refused_at_once() {
+async fn a_revoked_session_is_refused_within_a_second() {
     let app = spawn().await;
     let claims = app.auth.user_claims(OrgId::new_random(), Role::Owner);
     let token = app.auth.sign(&claims);
@@ -200,7 +200,16 @@ async fn a_revoked_session_is_refused_at_once() {
         .await
         .unwrap();
 
-    let body = problem(get_with(&app, Some(&format!("Bearer {token}"))).await, 401).await;
+    // Services trust a "not revoked" answer for 250 ms (tenancy::revocation): the revocation
+    // must show within the second ARCHITECTURE §4 allows.
+    let deadline = std::time::Instant::now() + Duration::from_secs(1);
+    let body = loop {
+        let r = get_with(&app, Some(&format!("Bearer {token}"))).await;
+        if r.status() == 401 || std::time::Instant::now() > deadline {
+            break problem(r, 401).await;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     assert_eq!(body["code"], "session_revoked");
     // Another session of the same user and org is unaffected.
     let other = app

@@ -2,8 +2,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failure should stop the test loudly
 
+mod appointments;
+mod availability;
+mod consumer;
 mod errors;
+mod google;
 mod helpers;
+mod internal;
+mod isolation;
 mod jwt;
 mod services;
+mod settings;
 mod trace;

@@ -1,0 +1,54 @@
+//! `/api/calendar/settings`: the clinic's zone, hours, overrides and booking rules. Any org role
+//! reads them; an admin replaces them (PUT: the whole document).
+
+use actix_web::{HttpResponse, web};
+use servicekit::{ApiError, Json};
+use tenancy::{Role, Tenant};
+
+use crate::app::AppState;
+use crate::booking::effective_settings;
+use crate::domain::settings::SettingsDoc;
+use crate::store::settings as store;
+
+/// The clinic's settings (defaults in UTC until an admin or `org.created.v1` stores them).
+#[utoipa::path(get, path = "/api/calendar/settings", tag = "settings",
+    responses((status = 200, body = SettingsDoc)))]
+#[tracing::instrument(skip_all, fields(org = %tenant.org_id()))]
+pub async fn get_settings(
+    st: web::Data<AppState>,
+    tenant: Tenant,
+) -> Result<HttpResponse, ApiError> {
+    let org = tenant.org_id();
+    let s = st
+        .db
+        .tenant_tx(org, |tx| {
+            Box::pin(async move { effective_settings(tx, org).await.map_err(ApiError::from) })
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(SettingsDoc::from(&s)))
+}
+
+/// Replace the settings (admin).
+#[utoipa::path(put, path = "/api/calendar/settings", tag = "settings", request_body = SettingsDoc,
+    responses((status = 200, body = SettingsDoc), (status = 422, description = "invalid field")))]
+#[tracing::instrument(skip_all, fields(org = %tenant.org_id()))]
+pub async fn put_settings(
+    st: web::Data<AppState>,
+    tenant: Tenant,
+    body: Json<SettingsDoc>,
+) -> Result<HttpResponse, ApiError> {
+    tenant.require(Role::Admin)?;
+    let s = body.into_inner().validate()?;
+    let org = tenant.org_id();
+    let doc = SettingsDoc::from(&s);
+    st.db
+        .tenant_tx(org, |tx| {
+            Box::pin(async move {
+                store::replace_settings(tx, org, &s)
+                    .await
+                    .map_err(ApiError::from)
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(doc))
+}
