@@ -1,6 +1,10 @@
-//! voice-webhook's identity; settings are the standard ones (common + bus) until it needs its own.
+//! voice-webhook's identity and its own settings (Vapi webhook authentication, the calendar hop,
+//! the service token, the Vapi REST API). The only place that reads them from the environment.
 
-use servicekit::config::ServiceInfo;
+use std::time::Duration;
+
+use secrecy::SecretString;
+use servicekit::config::{CommonSettings, ConfigError, Environment, ServiceInfo};
 
 pub const INFO: ServiceInfo = ServiceInfo {
     name: "voice-webhook",
@@ -8,5 +12,203 @@ pub const INFO: ServiceInfo = ServiceInfo {
     default_port: 8082,
 };
 
-/// The service reads the standard settings (common + bus) for now.
-pub type Settings = bus::service::ServiceSettings;
+/// Standard settings (common + bus) plus voice's own.
+pub type Settings = bus::service::StandardSettings<VoiceSettings>;
+
+/// How Vapi proves a webhook is genuine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookAuth {
+    /// A shared secret in `secret_header` (`Authorization: Bearer <s>` when that header is
+    /// `authorization`), compared in constant time.
+    Secret,
+    /// HMAC-SHA256 hex of `{x-timestamp}.{raw body}` in `x-signature`.
+    Hmac,
+}
+
+#[derive(Clone)]
+pub struct VoiceSettings {
+    /// Header carrying the shared secret (lower case), default `x-vapi-secret`.
+    pub secret_header: String,
+    /// Accepted secrets: the current one first, then the previous one during a rotation.
+    pub webhook_secrets: Vec<SecretString>,
+    pub webhook_auth: WebhookAuth,
+    pub timestamp_tolerance: Duration,
+    /// How long one tool may take before the caller hears the fallback sentence.
+    pub tool_timeout: Duration,
+    /// Budget for answering `assistant-request` (Vapi gives 7.5 s end to end).
+    pub assistant_request_timeout: Duration,
+    pub calendar_url: String,
+    /// A fixed service token for calendar's internal API (tests, emergencies) …
+    pub calendar_service_token: Option<SecretString>,
+    /// … or the auth service's token endpoint with this service's client credentials.
+    pub auth_token_url: String,
+    pub service_client_id: String,
+    pub service_client_secret: Option<SecretString>,
+    /// Vapi REST API; sync and outbound calls are off without a key.
+    pub vapi_api_url: Option<String>,
+    pub vapi_api_key: Option<SecretString>,
+    /// Our public webhook URL, registered as the server URL of Vapi tools.
+    pub public_webhook_url: Option<String>,
+    /// Concurrent outbound calls an org may have (Vapi's org-wide default is 10).
+    pub max_outbound_calls: u32,
+}
+
+impl std::fmt::Debug for VoiceSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VoiceSettings")
+            .field("secret_header", &self.secret_header)
+            .field("webhook_secrets", &self.webhook_secrets.len())
+            .field("webhook_auth", &self.webhook_auth)
+            .field("tool_timeout", &self.tool_timeout)
+            .field("calendar_url", &self.calendar_url)
+            .field("vapi_api_url", &self.vapi_api_url)
+            .field("vapi_api_key", &self.vapi_api_key.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl VoiceSettings {
+    pub fn from_lookup(
+        common: &CommonSettings,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let mut errors = Vec::new();
+        let get = |k: &str| {
+            lookup(k)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let num = |errors: &mut Vec<String>, k: &str, default: u64| -> u64 {
+            get(k).map_or(default, |v| {
+                v.parse().unwrap_or_else(|_| {
+                    errors.push(format!("{k} is not a valid number: {v:?}"));
+                    default
+                })
+            })
+        };
+        let webhook_secrets: Vec<SecretString> =
+            ["VAPI_WEBHOOK_SECRET", "VAPI_WEBHOOK_SECRET_PREVIOUS"]
+                .into_iter()
+                .filter_map(&get)
+                .map(SecretString::from)
+                .collect();
+        if webhook_secrets.is_empty() && common.environment == Environment::Production {
+            errors.push("VAPI_WEBHOOK_SECRET is required in production".into());
+        }
+        let webhook_auth = match get("VAPI_WEBHOOK_AUTH").as_deref() {
+            None | Some("secret") => WebhookAuth::Secret,
+            Some("hmac") => WebhookAuth::Hmac,
+            Some(other) => {
+                errors.push(format!(
+                    "VAPI_WEBHOOK_AUTH must be secret or hmac (got {other:?})"
+                ));
+                WebhookAuth::Secret
+            }
+        };
+        let tool_timeout_ms = num(&mut errors, "VOICE_TOOL_TIMEOUT_MS", 3000);
+        if !(100..=20_000).contains(&tool_timeout_ms) {
+            errors.push("VOICE_TOOL_TIMEOUT_MS must be between 100 and 20000".into());
+        }
+        let tolerance = num(&mut errors, "VAPI_TIMESTAMP_TOLERANCE_SECS", 300);
+        let url = |errors: &mut Vec<String>, k: &str, v: Option<String>| -> Option<String> {
+            let v = v?;
+            if v.starts_with("http://") || v.starts_with("https://") {
+                Some(v.trim_end_matches('/').to_string())
+            } else {
+                errors.push(format!("{k} must be an http(s) URL"));
+                None
+            }
+        };
+        let calendar_url = url(
+            &mut errors,
+            "CALENDAR_INTERNAL_URL",
+            get("CALENDAR_INTERNAL_URL"),
+        )
+        .unwrap_or_else(|| "http://127.0.0.1:8083".into());
+        let auth_token_url = url(&mut errors, "AUTH_TOKEN_URL", get("AUTH_TOKEN_URL"))
+            .unwrap_or_else(|| "http://127.0.0.1:8081/api/auth/token".into());
+        let vapi_api_url = url(&mut errors, "VAPI_API_URL", get("VAPI_API_URL"));
+        let vapi_api_key = get("VAPI_API_KEY").map(SecretString::from);
+        if vapi_api_key.is_some() && vapi_api_url.is_none() {
+            errors.push("VAPI_API_URL is required with VAPI_API_KEY".into());
+        }
+        let public_webhook_url = url(
+            &mut errors,
+            "VOICE_PUBLIC_WEBHOOK_URL",
+            get("VOICE_PUBLIC_WEBHOOK_URL"),
+        );
+        let max_outbound = num(&mut errors, "VOICE_MAX_OUTBOUND_CALLS", 10);
+        let s = VoiceSettings {
+            secret_header: get("VAPI_SECRET_HEADER")
+                .unwrap_or_else(|| "x-vapi-secret".into())
+                .to_ascii_lowercase(),
+            webhook_secrets,
+            webhook_auth,
+            timestamp_tolerance: Duration::from_secs(tolerance),
+            tool_timeout: Duration::from_millis(tool_timeout_ms),
+            assistant_request_timeout: Duration::from_secs(5),
+            calendar_url,
+            calendar_service_token: get("CALENDAR_SERVICE_TOKEN").map(SecretString::from),
+            auth_token_url,
+            service_client_id: get("SERVICE_CLIENT_ID").unwrap_or_else(|| "voice-webhook".into()),
+            service_client_secret: get("SERVICE_CLIENT_SECRET").map(SecretString::from),
+            vapi_api_url,
+            vapi_api_key,
+            public_webhook_url,
+            max_outbound_calls: u32::try_from(max_outbound.clamp(1, 1000)).unwrap_or(10),
+        };
+        if errors.is_empty() {
+            Ok(s)
+        } else {
+            Err(ConfigError(errors))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn common() -> CommonSettings {
+        CommonSettings::from_lookup(INFO, &|_| None).unwrap()
+    }
+
+    #[test]
+    fn defaults_are_local_and_keep_the_old_secret_during_rotation() {
+        let s = VoiceSettings::from_lookup(&common(), &|k| match k {
+            "VAPI_WEBHOOK_SECRET" => Some("new".into()),
+            "VAPI_WEBHOOK_SECRET_PREVIOUS" => Some("old".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(s.webhook_secrets.len(), 2);
+        assert_eq!(s.tool_timeout, Duration::from_secs(3));
+        assert_eq!(s.secret_header, "x-vapi-secret");
+        assert_eq!(s.calendar_url, "http://127.0.0.1:8083");
+        assert!(
+            !format!("{s:?}").contains("old"),
+            "Debug must not print secrets"
+        );
+    }
+
+    #[test]
+    fn every_problem_is_reported() {
+        let err = VoiceSettings::from_lookup(&common(), &|k| match k {
+            "VAPI_WEBHOOK_AUTH" => Some("magic".into()),
+            "VOICE_TOOL_TIMEOUT_MS" => Some("soon".into()),
+            "VAPI_API_KEY" => Some("k".into()),
+            "CALENDAR_INTERNAL_URL" => Some("calendar:8083".into()),
+            _ => None,
+        })
+        .unwrap_err()
+        .to_string();
+        for k in [
+            "VAPI_WEBHOOK_AUTH",
+            "VOICE_TOOL_TIMEOUT_MS",
+            "VAPI_API_URL",
+            "CALENDAR_INTERNAL_URL",
+        ] {
+            assert!(err.contains(k), "{err}");
+        }
+    }
+}

@@ -1,0 +1,305 @@
+//! Tool calls against a fake of calendar's internal API (docs/internal-api.md): requests carry
+//! the service token, the Idempotency-Key and the trace context; answers speak clinic time; a
+//! retried toolCallId answers the stored result without calling calendar again; a slow calendar
+//! gets the spoken fallback.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use testkit::wiremock::matchers::{header, method, path, query_param};
+use testkit::wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::helpers::{App, Clinic, call, clinic, count, message, spawn_shared, vapi_ok};
+
+const SERVICE_ID: &str = "5f0c1a2e-3b4d-4e5f-8a9b-0c1d2e3f4a5b";
+const APPT_ID: &str = "7a0c1a2e-3b4d-4e5f-8a9b-0c1d2e3f4a5b";
+
+async fn setup(extra: &[(&str, &str)]) -> (App, Clinic, MockServer, String) {
+    let auth = Arc::new(testkit::TestAuth::start().await);
+    let token = auth.service_token("voice-webhook");
+    let calendar = MockServer::start().await;
+    let mut env = vec![
+        ("CALENDAR_INTERNAL_URL", calendar.uri()),
+        ("CALENDAR_SERVICE_TOKEN", token.clone()),
+    ];
+    env.extend(extra.iter().map(|(k, v)| (*k, (*v).to_string())));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let app = spawn_shared(auth, &env).await;
+    let c = clinic(
+        &app,
+        "Cedar Point Physio",
+        "America/New_York",
+        "+15550123400",
+    )
+    .await;
+    let org = c.org.to_string();
+    Mock::given(method("GET"))
+        .and(path(format!("/internal/v1/orgs/{org}/services")))
+        .and(header("authorization", format!("Bearer {token}")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"timezone": "America/New_York", "items": [
+            {"id": SERVICE_ID, "name": "Initial assessment", "description": "", "duration_minutes": 45, "price_cents": 9000, "currency": "USD", "active": true}]})))
+        .mount(&calendar)
+        .await;
+    (app, c, calendar, token)
+}
+
+fn tool_calls(c: &Clinic, call_id: &str, calls: Value) -> Value {
+    message(
+        "tool-calls",
+        &call(call_id, &c.vapi_number_id),
+        &c.number,
+        json!({"toolCallList": calls, "toolWithToolCallList": []}),
+    )
+}
+
+fn appointment(status: &str) -> Value {
+    json!({"id": APPT_ID, "service_id": SERVICE_ID, "service_name": "Initial assessment",
+           "starts_at": "2026-12-03T20:00:00Z", "ends_at": "2026-12-03T20:45:00Z", "timezone": "America/New_York",
+           "status": status, "source": "voice", "contact_name": "Jordan Reyes", "contact_phone": "+15550187722",
+           "contact_email": null, "call_id": null, "notes": null,
+           "created_at": "2026-11-22T14:21:00Z", "updated_at": "2026-11-22T14:21:00Z"})
+}
+
+#[tokio::test]
+async fn availability_and_a_booking_retried_by_vapi_book_once_and_say_the_same() {
+    let (app, c, calendar, _) = setup(&[]).await;
+    let org = c.org.to_string();
+    Mock::given(method("GET"))
+        .and(path(format!("/internal/v1/orgs/{org}/next-slots")))
+        .and(query_param("service_id", SERVICE_ID))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"timezone": "America/New_York", "service_id": SERVICE_ID, "slots": [
+            {"starts_at": "2026-12-03T19:00:00Z", "ends_at": "2026-12-03T19:45:00Z", "local_start": "2026-12-03T14:00:00-05:00"},
+            {"starts_at": "2026-12-03T20:00:00Z", "ends_at": "2026-12-03T20:45:00Z", "local_start": "2026-12-03T15:00:00-05:00"}]})))
+        .expect(1)
+        .mount(&calendar)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(format!("/internal/v1/orgs/{org}/appointments")))
+        .and(header("idempotency-key", "call_book_1"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(appointment("booked")))
+        .expect(1)
+        .mount(&calendar)
+        .await;
+
+    let a = vapi_ok(&app, &tool_calls(&c, "call-book-1", json!([{"id": "call_avail_1", "type": "function",
+        "function": {"name": "check_availability", "arguments": "{\"service\":\"initial assessment\"}"}}]))).await;
+    assert_eq!(
+        a["results"][0]["result"],
+        "Initial assessment is available on Thursday 3 December at 2:00 PM or 3:00 PM."
+    );
+
+    let book = tool_calls(
+        &c,
+        "call-book-1",
+        json!([{"id": "call_book_1", "type": "function", "function": {"name": "book_appointment",
+        "arguments": {"service": "Initial assessment", "start": "2026-12-03T15:00:00-05:00", "patient_name": "Jordan Reyes"}}}]),
+    );
+    let first = vapi_ok(&app, &book).await;
+    let second = vapi_ok(&app, &book).await;
+    assert_eq!(
+        first["results"][0]["result"],
+        "Booked Initial assessment for Jordan Reyes on Thursday 3 December at 3:00 PM."
+    );
+    assert_eq!(
+        first, second,
+        "a retried toolCallId answers the stored result"
+    );
+    // A day in the past is said so, without asking calendar.
+    let a = vapi_ok(&app, &tool_calls(&c, "call-book-1", json!([{"id": "call_avail_past", "type": "function",
+        "function": {"name": "check_availability", "arguments": {"service": "Initial assessment", "date": "2020-01-06"}}}]))).await;
+    assert_eq!(
+        a["results"][0]["result"],
+        "Monday 6 January has already passed; which day would suit you?"
+    );
+    calendar.verify().await; // calendar saw one booking and one availability request
+
+    // What calendar received: the contract's body, our call id, the caller's number.
+    let requests = calendar.received_requests().await.unwrap();
+    let post = requests
+        .iter()
+        .find(|r| r.method.as_str() == "POST")
+        .unwrap();
+    assert!(
+        post.headers.contains_key("traceparent"),
+        "trace context is propagated"
+    );
+    let body: Value = serde_json::from_slice(&post.body).unwrap();
+    assert_eq!(body["service_id"], SERVICE_ID);
+    assert_eq!(body["starts_at"], "2026-12-03T20:00:00Z");
+    assert_eq!(body["source"], "voice");
+    assert_eq!(body["contact_phone"], crate::helpers::CALLER);
+    assert_eq!(body["contact_name"], "Jordan Reyes");
+    assert!(body["call_id"].is_string());
+    assert_eq!(
+        count(&app, "SELECT count(*) AS n FROM voice.calls WHERE booked").await,
+        1
+    );
+    assert_eq!(
+        count(
+            &app,
+            "SELECT count(*) AS n FROM voice.tool_invocations WHERE outcome = 'ok'"
+        )
+        .await,
+        3, // availability, the past day, the booking
+    );
+}
+
+#[tokio::test]
+async fn a_taken_slot_offers_the_alternatives_in_clinic_time() {
+    let (app, c, calendar, _) = setup(&[]).await;
+    Mock::given(method("POST"))
+        .and(path(format!("/internal/v1/orgs/{}/appointments", c.org)))
+        .respond_with(ResponseTemplate::new(409).insert_header("content-type", "application/problem+json").set_body_json(json!({
+            "type": "https://docs.voxanne.dev/problems/appointment_overlap", "title": "Conflict", "status": 409, "code": "appointment_overlap",
+            "alternatives": [{"starts_at": "2026-12-03T21:00:00Z", "ends_at": "2026-12-03T21:45:00Z", "local_start": "2026-12-03T16:00:00-05:00"}]})))
+        .mount(&calendar)
+        .await;
+    let a = vapi_ok(
+        &app,
+        &tool_calls(
+            &c,
+            "call-409",
+            json!([{"id": "call_409", "type": "function", "function": {"name": "book_appointment",
+        "arguments": {"start": "2026-12-03T15:00", "patient_name": "Jordan Reyes"}}}]),
+        ),
+    )
+    .await;
+    assert_eq!(
+        a["results"][0]["result"],
+        "Sorry, Thursday 3 December at 3:00 PM is no longer available; I can offer on Thursday 3 December at 4:00 PM."
+    );
+}
+
+#[tokio::test]
+async fn a_slow_calendar_gets_the_spoken_fallback_and_a_retry_runs_again() {
+    let (app, c, calendar, _) = setup(&[("VOICE_TOOL_TIMEOUT_MS", "300")]).await;
+    let org = c.org.to_string();
+    let slow = Mock::given(method("GET"))
+        .and(path(format!("/internal/v1/orgs/{org}/appointments")))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_delay(Duration::from_secs(5))
+                .set_body_json(json!({"timezone": "America/New_York", "items": []})),
+        )
+        .up_to_n_times(1)
+        .mount_as_scoped(&calendar)
+        .await;
+    let ask = tool_calls(
+        &c,
+        "call-slow",
+        json!([{"id": "call_find_1", "type": "function", "function": {"name": "find_my_appointments", "arguments": {}}}]),
+    );
+    let a = vapi_ok(&app, &ask).await;
+    let error = a["results"][0]["error"].as_str().unwrap();
+    assert!(error.contains("can't reach the booking system"), "{a}");
+    drop(slow);
+
+    // Calendar is back: the same toolCallId runs again (a fallback is not a final answer).
+    Mock::given(method("GET"))
+        .and(path(format!("/internal/v1/orgs/{org}/appointments")))
+        .and(query_param("phone", crate::helpers::CALLER))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"timezone": "America/New_York", "items": [appointment("booked")]}),
+        ))
+        .mount(&calendar)
+        .await;
+    let a = vapi_ok(&app, &ask).await;
+    assert_eq!(
+        a["results"][0]["result"],
+        "You have Initial assessment on Thursday 3 December at 3:00 PM."
+    );
+}
+
+#[tokio::test]
+async fn a_failing_calendar_is_an_error_vapi_speaks_not_a_failed_request() {
+    let (app, c, calendar, _) = setup(&[]).await;
+    Mock::given(method("POST"))
+        .and(path(format!(
+            "/internal/v1/orgs/{}/appointments/{APPT_ID}/cancel",
+            c.org
+        )))
+        .respond_with(
+            ResponseTemplate::new(503)
+                .set_body_json(json!({"status": 503, "code": "database_unavailable"})),
+        )
+        .mount(&calendar)
+        .await;
+    let a = vapi_ok(
+        &app,
+        &tool_calls(
+            &c,
+            "call-503",
+            json!([{"id": "call_cancel_1", "type": "function",
+        "function": {"name": "cancel_appointment", "arguments": {"appointment_id": APPT_ID}}}]),
+        ),
+    )
+    .await;
+    assert!(
+        a["results"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("can't reach the booking system"),
+        "{a}"
+    );
+}
+
+#[tokio::test]
+async fn the_service_token_comes_from_auths_client_credentials_grant_and_is_cached() {
+    let auth = Arc::new(testkit::TestAuth::start().await);
+    let token = auth.service_token("voice-webhook");
+    let auth_api = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/api/auth/token"))
+        .and(query_param("grant_type", "client_credentials"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"access_token": token, "token_type": "bearer", "expires_in": 300}),
+        ))
+        .expect(1)
+        .mount(&auth_api)
+        .await;
+    let calendar = MockServer::start().await;
+    let token_url = format!("{}/api/auth/token", auth_api.uri());
+    let cal_url = calendar.uri();
+    let app = spawn_shared(
+        auth,
+        &[
+            ("CALENDAR_INTERNAL_URL", cal_url.as_str()),
+            ("AUTH_TOKEN_URL", token_url.as_str()),
+            ("SERVICE_CLIENT_SECRET", "voice-client-secret-0123456789"),
+        ],
+    )
+    .await;
+    let c = clinic(
+        &app,
+        "Cedar Point Physio",
+        "America/New_York",
+        "+15550123400",
+    )
+    .await;
+    Mock::given(method("GET"))
+        .and(path(format!("/internal/v1/orgs/{}/appointments", c.org)))
+        .and(header("authorization", format!("Bearer {token}")))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"timezone": "America/New_York", "items": []})),
+        )
+        .expect(2)
+        .mount(&calendar)
+        .await;
+    for id in ["find_1", "find_2"] {
+        let a = vapi_ok(&app, &tool_calls(&c, "call-token", json!([{"id": id, "type": "function", "function": {"name": "find_my_appointments", "arguments": {}}}]))).await;
+        assert_eq!(
+            a["results"][0]["result"], "I can't find any upcoming appointments for this number.",
+            "{a}"
+        );
+    }
+    calendar.verify().await;
+    auth_api.verify().await; // one token request for both calls
+    let req = &auth_api.received_requests().await.unwrap()[0];
+    let body: Value = serde_json::from_slice(&req.body).unwrap();
+    assert_eq!(
+        body,
+        json!({"client_id": "voice-webhook", "client_secret": "voice-client-secret-0123456789"})
+    );
+}
