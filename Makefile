@@ -4,6 +4,7 @@
 #   make test            setup, lint, then every test (output also in target/test-output.log)
 #   make lint            rustfmt check + clippy with warnings denied
 #   make smoke           check a running `make run` from the outside (curl)
+#   make demo            one booking phone call through a running `make run` (call simulator)
 #   make bench           setup, then cargo bench; results land in bench/results/*.json
 #   make k8s-check       parse and validate k8s/ offline
 #   make fmt             format the workspace
@@ -24,7 +25,7 @@ endif
 TEST_DATABASE_ADMIN_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 TEST_DB_PREFIX ?= vxt_
 
-.PHONY: help run setup test lint bench smoke k8s-check fmt clean-test-dbs
+.PHONY: help run setup test lint bench smoke demo k8s-check fmt clean-test-dbs
 
 help:
 	@sed -n 's/^#   make /  make /p' $(firstword $(MAKEFILE_LIST))
@@ -64,6 +65,9 @@ bench: setup
 
 smoke:
 	deploy/local/smoke.sh
+
+demo:
+	deploy/local/demo.sh
 
 k8s-check:
 	deploy/k8s-check.sh

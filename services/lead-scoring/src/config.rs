@@ -8,5 +8,5 @@ pub const INFO: ServiceInfo = ServiceInfo {
     default_port: 8085,
 };
 
-/// The service reads the standard settings (common + bus) for now.
-pub type Settings = bus::service::ServiceSettings;
+/// The service reads the standard settings (common + bus) and none of its own yet.
+pub type Settings = bus::service::StandardSettings<()>;

@@ -31,7 +31,16 @@ impl StandardService for MessagingSpec {
         ApiDoc::openapi()
     }
 
-    fn routes(cfg: &mut web::ServiceConfig) {
+    type Own = ();
+
+    fn own_settings(
+        _: &servicekit::config::CommonSettings,
+        _: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<(), servicekit::config::ConfigError> {
+        Ok(())
+    }
+
+    fn routes(cfg: &mut web::ServiceConfig, _: &bus::service::Context<()>) {
         routes::configure(cfg);
     }
 }
