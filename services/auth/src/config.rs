@@ -36,6 +36,10 @@ pub struct AuthSettings {
     pub refresh_grace: Duration,
     /// Absolute session lifetime when the org sets none (`AUTH_SESSION_LIFETIME_SECS`, default 30 days).
     pub session_lifetime: Duration,
+    /// The shortest inactivity timeout an org may set with `PATCH /api/orgs/{id}`
+    /// (`AUTH_MIN_INACTIVITY_SECS`, default 300, 1..=86400). Keep the default in production:
+    /// lower floors exist so tests can watch a session idle out in seconds.
+    pub min_inactivity_secs: u32,
     /// `name:secret,name:secret` — clients of the `client_credentials` grant.
     pub service_clients: Vec<ServiceClient>,
     /// argon2id cost (`AUTH_ARGON2_M_KIB` 19456, `AUTH_ARGON2_T` 2, `AUTH_ARGON2_P` 1: OWASP minimum).
@@ -108,6 +112,7 @@ impl AuthSettings {
             300,
             365 * 86400,
         ));
+        let min_inactivity_secs = num("AUTH_MIN_INACTIVITY_SECS", 300, 1, 86400) as u32;
         let argon2_m_kib = num("AUTH_ARGON2_M_KIB", 19456, 8, 1 << 21) as u32;
         let argon2_t = num("AUTH_ARGON2_T", 2, 1, 20) as u32;
         let argon2_p = num("AUTH_ARGON2_P", 1, 1, 16) as u32;
@@ -204,6 +209,7 @@ impl AuthSettings {
                 service_token_ttl,
                 refresh_grace,
                 session_lifetime,
+                min_inactivity_secs,
                 service_clients,
                 argon2_m_kib,
                 argon2_t,
@@ -228,6 +234,37 @@ impl AuthSettings {
             })
         } else {
             Err(ConfigError(errors))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    fn auth_settings(pairs: &[(&str, &str)]) -> Result<AuthSettings, ConfigError> {
+        let common = CommonSettings::from_lookup(INFO, &|_| None).expect("local defaults");
+        AuthSettings::from_lookup(&common, &|k| {
+            pairs
+                .iter()
+                .find(|(key, _)| *key == k)
+                .map(|(_, v)| v.to_string())
+        })
+    }
+
+    #[test]
+    fn the_inactivity_floor_defaults_to_300_and_is_validated() {
+        assert_eq!(auth_settings(&[]).unwrap().min_inactivity_secs, 300);
+        let low = auth_settings(&[("AUTH_MIN_INACTIVITY_SECS", "1")]).unwrap();
+        assert_eq!(low.min_inactivity_secs, 1);
+        for bad in ["0", "86401", "five"] {
+            let err = auth_settings(&[("AUTH_MIN_INACTIVITY_SECS", bad)]).unwrap_err();
+            assert!(
+                err.0.iter().any(|e| e.contains("AUTH_MIN_INACTIVITY_SECS")),
+                "{bad}: {:?}",
+                err.0
+            );
         }
     }
 }

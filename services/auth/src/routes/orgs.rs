@@ -151,17 +151,23 @@ pub async fn update(
     }
     tenant.require(tenancy::Role::Admin)?;
     let b = body.into_inner();
-    for (field, v) in [
-        ("session_lifetime_secs", b.session_lifetime_secs),
-        ("inactivity_timeout_secs", b.inactivity_timeout_secs),
+    // The inactivity floor is a setting (AUTH_MIN_INACTIVITY_SECS, 300 unless a test lowers it).
+    let min_inactivity = i32::try_from(st.settings.min_inactivity_secs).unwrap_or(300);
+    for (field, v, min) in [
+        ("session_lifetime_secs", b.session_lifetime_secs, 300),
+        (
+            "inactivity_timeout_secs",
+            b.inactivity_timeout_secs,
+            min_inactivity,
+        ),
     ] {
         if let Some(Some(n)) = v
-            && !(300..=365 * 86400).contains(&n)
+            && !(min..=365 * 86400).contains(&n)
         {
             return Err(ApiError::invalid(
                 "invalid_field",
                 Some(field),
-                "must be 300 seconds to 365 days",
+                format!("must be {min} seconds to 365 days"),
             ));
         }
     }

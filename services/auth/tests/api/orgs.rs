@@ -1,5 +1,7 @@
 //! Organizations, the validate endpoint, the audit log and tenant isolation.
 
+use std::time::{Duration, Instant};
+
 use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl as _};
 use serde_json::json;
 
@@ -197,4 +199,110 @@ async fn audit_is_admin_only_paginated_and_append_only_for_every_role() {
     }
     let log = ok_json(get(&app, "/api/auth/audit?limit=200", &a.access).await, 200).await;
     assert!(log["items"].as_array().unwrap().len() >= 5);
+}
+
+/// Idleness counts from the last refresh. auth runs with the policy floor lowered to 1 s
+/// (`AUTH_MIN_INACTIVITY_SECS`) so the org can set a 3 s timeout: refreshes 1.7 s apart keep the
+/// session alive past 3 s since login, and 3 s without one ends it on every service.
+#[tokio::test]
+async fn a_session_idle_past_the_orgs_inactivity_timeout_ends_everywhere() {
+    let app = spawn_with(&[("AUTH_MIN_INACTIVITY_SECS", "1")]).await;
+    let cal = other_service(&app).await;
+    let s = signup(&app).await;
+    let org_path = format!("/api/orgs/{}", s.org);
+    let below = problem(
+        patch(
+            &app,
+            &org_path,
+            &s.access,
+            json!({"inactivity_timeout_secs": 0}),
+        )
+        .await,
+        422,
+        "invalid_field",
+    )
+    .await;
+    assert_eq!(below["field"], "inactivity_timeout_secs", "{below}");
+    ok_json(
+        patch(
+            &app,
+            &org_path,
+            &s.access,
+            json!({"inactivity_timeout_secs": 3}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    let org = ok_json(get(&app, &org_path, &s.access).await, 200).await;
+    assert_eq!(org["inactivity_timeout_secs"], 3);
+
+    // In use: each refresh comes within the timeout of the one before.
+    let (mut refresh_token, mut access) = (s.refresh.clone(), s.access.clone());
+    for _ in 0..2 {
+        tokio::time::sleep(Duration::from_millis(1700)).await;
+        let t = ok_json(refresh(&app, &refresh_token).await, 200).await;
+        refresh_token = t["refresh_token"].as_str().unwrap().to_string();
+        access = t["access_token"].as_str().unwrap().to_string();
+    }
+    assert_eq!(other_service_status(&cal, &access).await, 200);
+
+    // Idle: wait until the session row has gone unrefreshed for longer than the timeout.
+    let session = claims(&access)["session_id"].as_str().unwrap().to_string();
+    let idle = format!(
+        "SELECT count(*) AS n FROM auth.sessions WHERE id = '{session}' \
+         AND clock_timestamp() - refreshed_at > interval '3.05 seconds'"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while count(&app, &idle).await == 0 {
+        assert!(Instant::now() < deadline, "the session never went idle");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    problem(refresh(&app, &refresh_token).await, 401, "session_expired").await;
+    refused_within_a_second(&cal, &access).await;
+    problem(refresh(&app, &refresh_token).await, 401, "session_revoked").await;
+    assert_eq!(
+        count(
+            &app,
+            &format!(
+                "SELECT count(*) AS n FROM auth.sessions WHERE id = '{session}' \
+                 AND revoked_reason = 'inactivity_timeout'"
+            ),
+        )
+        .await,
+        1
+    );
+    // The user simply logs in again.
+    login(&app, &s.email).await;
+}
+
+/// Production keeps the 300 s floor; the inactivity setting does not loosen the lifetime one.
+#[tokio::test]
+async fn org_policy_timeouts_below_the_floor_are_422_naming_the_field() {
+    let app = spawn().await;
+    let s = signup(&app).await;
+    let org_path = format!("/api/orgs/{}", s.org);
+    for field in ["inactivity_timeout_secs", "session_lifetime_secs"] {
+        let p = problem(
+            patch(&app, &org_path, &s.access, json!({field: 299})).await,
+            422,
+            "invalid_field",
+        )
+        .await;
+        assert_eq!(p["field"], field, "{p}");
+        assert!(p["detail"].as_str().unwrap().contains("300 seconds"), "{p}");
+    }
+    ok_json(
+        patch(
+            &app,
+            &org_path,
+            &s.access,
+            json!({"inactivity_timeout_secs": 300}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    let org = ok_json(get(&app, &org_path, &s.access).await, 200).await;
+    assert_eq!(org["inactivity_timeout_secs"], 300);
 }
