@@ -53,6 +53,11 @@ pub struct AuthSettings {
     pub login_window: Duration,
     /// Signups per IP per hour (`AUTH_SIGNUP_PER_IP_PER_HOUR`, default 20).
     pub signup_per_ip_per_hour: u32,
+    /// SSO sign-ins started (`GET /api/auth/authorize`) per IP in `authorize_window`
+    /// (`AUTH_AUTHORIZE_PER_IP` 30, `AUTH_AUTHORIZE_WINDOW_SECS` 600): each one stores a flow in
+    /// Redis for an unauthenticated caller.
+    pub authorize_per_ip: u32,
+    pub authorize_window: Duration,
     /// How often a running instance re-reads the signing keys (`AUTH_KEY_RELOAD_SECS`, default 30).
     pub key_reload: Duration,
     /// Password-reset requests per IP per hour (`AUTH_RESET_PER_IP_PER_HOUR`, default 10) and
@@ -120,6 +125,9 @@ impl AuthSettings {
         let ip_max_failures = num("AUTH_IP_MAX_FAILURES", 50, 1, 100_000) as u32;
         let login_window = Duration::from_secs(num("AUTH_LOGIN_WINDOW_SECS", 900, 1, 86400));
         let signup_per_ip_per_hour = num("AUTH_SIGNUP_PER_IP_PER_HOUR", 20, 1, 100_000) as u32;
+        let authorize_per_ip = num("AUTH_AUTHORIZE_PER_IP", 30, 1, 100_000) as u32;
+        let authorize_window =
+            Duration::from_secs(num("AUTH_AUTHORIZE_WINDOW_SECS", 600, 1, 86400));
         let key_reload = Duration::from_secs(num("AUTH_KEY_RELOAD_SECS", 30, 1, 3600));
         let reset_per_ip_per_hour = num("AUTH_RESET_PER_IP_PER_HOUR", 10, 1, 100_000) as u32;
         let reset_ttl = Duration::from_secs(num("AUTH_RESET_TTL_SECS", 3600, 1, 86400));
@@ -218,6 +226,8 @@ impl AuthSettings {
                 ip_max_failures,
                 login_window,
                 signup_per_ip_per_hour,
+                authorize_per_ip,
+                authorize_window,
                 trust_forwarded_for,
                 key_reload,
                 public_url,
@@ -266,5 +276,24 @@ mod tests {
                 err.0
             );
         }
+    }
+
+    #[test]
+    fn authorize_is_limited_to_30_per_10_minutes_unless_configured() {
+        let d = auth_settings(&[]).unwrap();
+        assert_eq!(
+            (d.authorize_per_ip, d.authorize_window),
+            (30, Duration::from_secs(600))
+        );
+        let set = auth_settings(&[
+            ("AUTH_AUTHORIZE_PER_IP", "3"),
+            ("AUTH_AUTHORIZE_WINDOW_SECS", "60"),
+        ])
+        .unwrap();
+        assert_eq!(
+            (set.authorize_per_ip, set.authorize_window),
+            (3, Duration::from_secs(60))
+        );
+        assert!(auth_settings(&[("AUTH_AUTHORIZE_PER_IP", "0")]).is_err());
     }
 }

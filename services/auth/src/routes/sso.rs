@@ -20,6 +20,7 @@ use uuid::Uuid;
 
 use crate::domain::email;
 use crate::domain::refresh::constant_time_eq;
+use crate::limits::Limit;
 use crate::routes::account::{check_org_name, create_org};
 use crate::routes::members::token_hash;
 use crate::routes::origin;
@@ -122,12 +123,33 @@ fn redirect_not_allowed() -> ApiError {
     params(("provider" = String, Query), ("redirect_to" = String, Query)),
     responses((status = 302, description = "to the provider's authorization endpoint"),
               (status = 400, description = "unknown_provider, provider_disabled or redirect_not_allowed"),
+              (status = 429, description = "rate_limited: too many sign-ins started from this IP"),
               (status = 503, description = "the provider's discovery document is unavailable")))]
 #[get("/api/auth/authorize")]
 pub async fn authorize(
     st: web::Data<AppState>,
+    req: HttpRequest,
     q: web::Query<AuthorizeQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    // Unauthenticated and each call writes a flow to Redis: limited per IP before any work.
+    // No account is known here, so a refusal is counted and logged, not audited.
+    let ip = origin(&req, st.settings.trust_forwarded_for)
+        .ip
+        .unwrap_or_default();
+    let per_ip = Limit {
+        scope: "authorize_ip",
+        subject: &ip,
+        max: st.settings.authorize_per_ip,
+        window: st.settings.authorize_window,
+    };
+    if let Some(retry) = st.limit_reached(&per_ip).await? {
+        metrics::counter!("auth_rate_limited_total", "scope" => "authorize_ip").increment(1);
+        tracing::warn!(scope = "authorize_ip", "sso sign-ins rate limited");
+        return Err(ApiError::TooManyRequests {
+            retry_after_secs: retry,
+        });
+    }
+    st.limit_hit(&per_ip).await?;
     let client = provider(&st, &q.provider)?;
     let redirect_to = allowed_redirect(&st.settings.redirect_allow_list, &q.redirect_to)
         .ok_or_else(redirect_not_allowed)?;

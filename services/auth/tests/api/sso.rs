@@ -174,15 +174,20 @@ impl Respond for TokenEndpoint {
 }
 
 async fn spawn_sso(fake: &Fake) -> AuthApp {
+    spawn_sso_with(fake, &[]).await
+}
+
+async fn spawn_sso_with(fake: &Fake, extra: &[(&str, &str)]) -> AuthApp {
     let issuer = fake.issuer();
-    spawn_with(&[
+    let mut env = vec![
         ("AUTH_GOOGLE_ISSUER", issuer.as_str()),
         ("AUTH_GOOGLE_CLIENT_ID", CLIENT_ID),
         ("AUTH_GOOGLE_CLIENT_SECRET", CLIENT_SECRET),
         ("AUTH_SSO_CALLBACK_URL", CALLBACK),
         ("AUTH_REDIRECT_ALLOW_LIST", "http://localhost:3000/auth/"),
-    ])
-    .await
+    ];
+    env.extend_from_slice(extra);
+    spawn_with(&env).await
 }
 
 async fn authorize_raw(app: &AuthApp, provider: &str, redirect_to: &str) -> Response {
@@ -746,4 +751,42 @@ async fn a_rotated_provider_key_is_fetched_when_its_kid_first_appears() {
     let (_, _, frag) =
         sign_in_with(&app, &fake, &stranger, |n| fake.claims("60001", &email, n)).await;
     assert_refused(&frag, "id_token_unknown_key");
+}
+
+/// `authorize` is unauthenticated and stores a flow in Redis per call, so sign-ins started from
+/// one IP are limited (here 3 per window); another IP is unaffected.
+#[tokio::test]
+async fn authorize_is_rate_limited_per_ip() {
+    let fake = Fake::start().await;
+    let app = spawn_sso_with(
+        &fake,
+        &[
+            ("AUTH_AUTHORIZE_PER_IP", "3"),
+            ("AUTH_AUTHORIZE_WINDOW_SECS", "600"),
+            ("AUTH_TRUST_FORWARDED_FOR", "true"),
+        ],
+    )
+    .await;
+    let from = |ip: &'static str| {
+        let mut u = Url::parse(&app.url("/api/auth/authorize")).unwrap();
+        u.query_pairs_mut()
+            .extend_pairs([("provider", "google"), ("redirect_to", REDIRECT_TO)]);
+        app.client.get(u).header("x-forwarded-for", ip).send()
+    };
+    for _ in 0..3 {
+        assert_eq!(from("203.0.113.7").await.unwrap().status().as_u16(), 302);
+    }
+    let r = from("203.0.113.7").await.unwrap();
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=600).contains(&retry), "Retry-After {retry}");
+    assert!(
+        !r.headers().contains_key("set-cookie"),
+        "a refused call starts no sign-in"
+    );
+    problem(r, 429, "rate_limited").await;
+    assert_eq!(from("198.51.100.9").await.unwrap().status().as_u16(), 302);
 }
