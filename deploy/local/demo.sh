@@ -49,9 +49,10 @@ echo "== the appointment (calendar)"
 curl -sf "$GATEWAY/api/calendar/appointments" "${auth[@]}" |
     json "'\n'.join(f\"   {a['local_start']}  {a['service_name']}  {a['contact_name']}  {a['status']}  source={a['source']}\" for a in d['items'])"
 echo "== the call (voice-webhook)"
+# Status updates and the end-of-call report are applied in the background after Vapi's 200.
 for _ in $(seq 1 25); do
     calls=$(curl -sf "$GATEWAY/api/voice/calls" "${auth[@]}")
-    [ "$(echo "$calls" | json "len(d['items'])")" -gt 0 ] && break
+    [ "$(echo "$calls" | json "sum(c['status'] == 'ended' for c in d['items'])")" -gt 0 ] && break
     sleep 0.2
 done
 echo "$calls" | json "'\n'.join(f\"   {c.get('id')}  status={c['status']}  from={c['from_number']}  duration={c['duration_seconds']}s  ended={c['ended_reason']}  booked={c['booked']}\" for c in d['items'])"

@@ -99,6 +99,7 @@ impl StandardService for VoiceWebhookSpec {
         }
         consumers::spawn(ctx);
         let state = VoiceState::from_context(ctx)?;
+        webhook::apply::spawn_appliers(&state);
         if state.vapi.is_some() {
             tokio::spawn(async move {
                 if let Err(e) = crate::sync::sync_tools(&state).await {

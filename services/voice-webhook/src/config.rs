@@ -51,6 +51,11 @@ pub struct VoiceSettings {
     pub public_webhook_url: Option<String>,
     /// Concurrent outbound calls an org may have (Vapi's org-wide default is 10).
     pub max_outbound_calls: u32,
+    /// `VOICE_APPLY_WORKERS` (default 2, 0 = this process only logs): background tasks applying
+    /// logged fire-and-forget messages (ADR 0007).
+    pub apply_workers: usize,
+    /// `VOICE_APPLY_BATCH` (default 200): deliveries one apply transaction takes at most.
+    pub apply_batch: i64,
 }
 
 impl std::fmt::Debug for VoiceSettings {
@@ -138,6 +143,14 @@ impl VoiceSettings {
             get("VOICE_PUBLIC_WEBHOOK_URL"),
         );
         let max_outbound = num(&mut errors, "VOICE_MAX_OUTBOUND_CALLS", 10);
+        let apply_workers = num(&mut errors, "VOICE_APPLY_WORKERS", 2);
+        if apply_workers > 16 {
+            errors.push("VOICE_APPLY_WORKERS must be at most 16".into());
+        }
+        let apply_batch = num(&mut errors, "VOICE_APPLY_BATCH", 200);
+        if !(1..=5_000).contains(&apply_batch) {
+            errors.push("VOICE_APPLY_BATCH must be between 1 and 5000".into());
+        }
         let s = VoiceSettings {
             secret_header: get("VAPI_SECRET_HEADER")
                 .unwrap_or_else(|| "x-vapi-secret".into())
@@ -156,6 +169,8 @@ impl VoiceSettings {
             vapi_api_key,
             public_webhook_url,
             max_outbound_calls: u32::try_from(max_outbound.clamp(1, 1000)).unwrap_or(10),
+            apply_workers: usize::try_from(apply_workers.min(16)).unwrap_or(2),
+            apply_batch: i64::try_from(apply_batch.clamp(1, 5_000)).unwrap_or(200),
         };
         if errors.is_empty() {
             Ok(s)
@@ -196,6 +211,8 @@ mod tests {
         let err = VoiceSettings::from_lookup(&common(), &|k| match k {
             "VAPI_WEBHOOK_AUTH" => Some("magic".into()),
             "VOICE_TOOL_TIMEOUT_MS" => Some("soon".into()),
+            "VOICE_APPLY_BATCH" => Some("0".into()),
+            "VOICE_APPLY_WORKERS" => Some("64".into()),
             "VAPI_API_KEY" => Some("k".into()),
             "CALENDAR_INTERNAL_URL" => Some("calendar:8083".into()),
             _ => None,
@@ -205,6 +222,8 @@ mod tests {
         for k in [
             "VAPI_WEBHOOK_AUTH",
             "VOICE_TOOL_TIMEOUT_MS",
+            "VOICE_APPLY_BATCH",
+            "VOICE_APPLY_WORKERS",
             "VAPI_API_URL",
             "CALENDAR_INTERNAL_URL",
         ] {

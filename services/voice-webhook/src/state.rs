@@ -22,6 +22,8 @@ pub struct VoiceState {
     pub vapi: Option<VapiClient>,
     /// `BODY_LIMIT_BYTES`: larger webhooks are refused with 413.
     pub body_limit: usize,
+    /// The delivery log's group-commit writer (one task per runtime that built this state).
+    pub logger: crate::webhook::log::Logger,
 }
 
 impl VoiceState {
@@ -44,6 +46,7 @@ impl VoiceState {
             ),
             vapi: VapiClient::from_settings(own, http),
             body_limit: ctx.settings.common.body_limit,
+            logger: crate::webhook::log::Logger::start(ctx.db.clone()),
         })
     }
 }

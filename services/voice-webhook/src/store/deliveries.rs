@@ -29,35 +29,96 @@ pub struct Delivery {
     pub attempts: i32,
 }
 
-pub struct NewDelivery<'a> {
+/// A delivery waiting in the group-commit logger (`webhook::log`): its id is chosen here so the
+/// one multi-row insert can tell which rows were new and which were duplicates.
+#[derive(Debug, Clone)]
+pub struct LogRow {
+    pub id: Uuid,
     pub org_id: Option<Uuid>,
-    pub message_type: &'a str,
-    pub vapi_call_id: Option<&'a str>,
-    pub dedupe_key: Option<&'a str>,
-    pub sealed: &'a servicekit::crypto::Sealed,
-    pub outcome: &'a str,
+    pub message_type: String,
+    pub vapi_call_id: Option<String>,
+    pub dedupe_key: Option<String>,
+    pub sealed: servicekit::crypto::Sealed,
+    pub outcome: &'static str,
+    pub received_at: DateTime<Utc>,
+    pub phone_number_id: Option<Uuid>,
+    pub agent_id: Option<Uuid>,
 }
 
-/// Logs a delivery; `None` when one with the same dedupe key is already logged (a duplicate).
-pub async fn insert(
-    conn: &mut AsyncPgConnection,
-    d: &NewDelivery<'_>,
-) -> QueryResult<Option<Uuid>> {
+/// Logs `rows` in one statement; returns the ids that were inserted (a row whose dedupe key is
+/// logged already, or repeated within `rows`, is not).
+pub async fn insert_many(conn: &mut AsyncPgConnection, rows: &[LogRow]) -> QueryResult<Vec<Uuid>> {
+    let values: Vec<_> = rows
+        .iter()
+        .map(|d| {
+            (
+                wd::id.eq(d.id),
+                wd::org_id.eq(d.org_id),
+                wd::message_type.eq(&d.message_type),
+                wd::vapi_call_id.eq(d.vapi_call_id.as_deref()),
+                wd::dedupe_key.eq(d.dedupe_key.as_deref()),
+                wd::key_id.eq(&d.sealed.key_id),
+                wd::payload.eq(&d.sealed.ciphertext),
+                wd::outcome.eq(d.outcome),
+                wd::received_at.eq(d.received_at),
+                // Types that change nothing are logged as applied, at once.
+                wd::applied_at.eq((d.outcome == APPLIED).then_some(d.received_at)),
+                wd::phone_number_id.eq(d.phone_number_id),
+                wd::agent_id.eq(d.agent_id),
+            )
+        })
+        .collect();
     diesel::insert_into(wd::table)
-        .values((
-            wd::org_id.eq(d.org_id),
-            wd::message_type.eq(d.message_type),
-            wd::vapi_call_id.eq(d.vapi_call_id),
-            wd::dedupe_key.eq(d.dedupe_key),
-            wd::key_id.eq(&d.sealed.key_id),
-            wd::payload.eq(&d.sealed.ciphertext),
-            wd::outcome.eq(d.outcome),
-        ))
+        .values(values)
         .on_conflict_do_nothing()
         .returning(wd::id)
-        .get_result(conn)
+        .load(conn)
         .await
-        .optional()
+}
+
+/// A logged delivery waiting to be applied, with the route its request resolved.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = wd)]
+#[diesel(check_for_backend(diesel::pg::Pg))]
+pub struct Waiting {
+    pub id: Uuid,
+    pub org_id: Option<Uuid>,
+    pub key_id: String,
+    pub payload: Vec<u8>,
+    pub phone_number_id: Option<Uuid>,
+    pub agent_id: Option<Uuid>,
+}
+
+/// Locks up to `limit` deliveries waiting to be applied, oldest first, skipping rows another
+/// worker (or a replay) holds. Held until the caller's transaction ends.
+pub async fn claim_waiting(conn: &mut AsyncPgConnection, limit: i64) -> QueryResult<Vec<Waiting>> {
+    wd::table
+        .filter(wd::outcome.eq(RECEIVED))
+        .filter(wd::org_id.is_not_null())
+        .order(wd::received_at.asc())
+        .select(Waiting::as_select())
+        .limit(limit)
+        .for_update()
+        .skip_locked()
+        .load(conn)
+        .await
+}
+
+/// Marks deliveries applied (one statement for a batch).
+pub async fn mark_applied(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> QueryResult<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    diesel::update(wd::table.filter(wd::id.eq_any(ids)))
+        .set((
+            wd::outcome.eq(APPLIED),
+            wd::error.eq(None::<String>),
+            wd::attempts.eq(wd::attempts + 1),
+            wd::applied_at.eq(Some(Utc::now())),
+        ))
+        .execute(conn)
+        .await
+        .map(|_| ())
 }
 
 /// Records the outcome of one attempt to apply delivery `id`.

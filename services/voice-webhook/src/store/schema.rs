@@ -136,6 +136,8 @@ diesel::table! {
         error -> Nullable<Text>,
         attempts -> Int4,
         applied_at -> Nullable<Timestamptz>,
+        phone_number_id -> Nullable<Uuid>,
+        agent_id -> Nullable<Uuid>,
     }
 }
 

@@ -2,6 +2,9 @@
 //! in the org's tenant transaction together with marking the log row `applied`, so an apply that
 //! fails leaves the row `failed` and a replay applies it exactly once.
 
+use std::time::Duration;
+
+use chrono::Utc;
 use diesel_async::{AsyncConnection as _, AsyncPgConnection};
 use events::payloads::{CallDirection, CallEndedV1, CallStartedV1};
 use serde_json::{Value, json};
@@ -13,7 +16,7 @@ use crate::domain::message::{self, Kind};
 use crate::domain::status;
 use crate::state::VoiceState;
 use crate::store::calls::{self, CallRow, NewCall, ReportFields};
-use crate::store::deliveries::{self, NewDelivery};
+use crate::store::deliveries::{self, LogRow, Waiting};
 use crate::store::numbers::{self, Route};
 
 pub const PAYLOAD_PURPOSE: &str = "voice.webhook_payload";
@@ -49,6 +52,36 @@ fn seal(
         .map_err(ApiError::internal)
 }
 
+/// Wakes a background apply worker of this process after a delivery was logged (workers also
+/// look every second, and at start, so a wake-up that is missed delays nothing for long).
+static WAKE: std::sync::LazyLock<tokio::sync::Notify> =
+    std::sync::LazyLock::new(tokio::sync::Notify::new);
+
+/// The log row of a message: sealed with its org (nil when unknown) as associated data.
+fn log_row(
+    st: &VoiceState,
+    route: Option<&Route>,
+    t: &str,
+    msg: &Value,
+    body: &[u8],
+    dedupe_key: Option<String>,
+    outcome: &'static str,
+) -> Result<LogRow, ApiError> {
+    let org = route.map(|r| r.org_id);
+    Ok(LogRow {
+        id: Uuid::new_v4(),
+        org_id: org,
+        message_type: t.to_string(),
+        vapi_call_id: message::call_id(msg).map(str::to_string),
+        dedupe_key,
+        sealed: seal(st, org, body)?,
+        outcome,
+        received_at: Utc::now(),
+        phone_number_id: route.and_then(|r| r.phone_number_id),
+        agent_id: route.and_then(|r| r.agent_id),
+    })
+}
+
 /// Logs a message whose org could not be resolved (answered per type by the caller).
 pub async fn record_unknown_tenant(
     st: &VoiceState,
@@ -57,36 +90,17 @@ pub async fn record_unknown_tenant(
     body: &[u8],
 ) -> Result<(), ApiError> {
     metrics::counter!("voice_webhook_unknown_tenant_total").increment(1);
-    let sealed = seal(st, None, body)?;
-    let (t, call) = (t.to_string(), message::call_id(msg).map(str::to_string));
-    st.db
-        .system_tx(|tx| {
-            Box::pin(async move {
-                deliveries::insert(
-                    tx,
-                    &NewDelivery {
-                        org_id: None,
-                        message_type: &t,
-                        vapi_call_id: call.as_deref(),
-                        dedupe_key: None,
-                        sealed: &sealed,
-                        outcome: deliveries::UNKNOWN_TENANT,
-                    },
-                )
-                .await
-                .map_err(ApiError::from)
-            })
-        })
-        .await
-        .map(|_| ())
+    let row = log_row(st, None, t, msg, body, None, deliveries::UNKNOWN_TENANT)?;
+    st.logger.log(row).await.map(|_| ())
 }
 
-/// Logs a fire-and-forget message, then applies it — one tenant transaction: the log row is
-/// inserted, the apply runs inside a savepoint, and a failed apply is rolled back to the
-/// savepoint and recorded on the log row (`failed`, with the error) before the commit. A duplicate
-/// (same Vapi idempotency key) is acknowledged without being applied again. An apply failure is
-/// not returned: the message is safe in the log and Vapi does not retry anyway.
-pub async fn log_and_apply(
+/// Logs a fire-and-forget message durably and returns: Vapi gets its 200 once the message is in
+/// the delivery log, and a background worker applies it (`apply_waiting`). A duplicate (same
+/// Vapi idempotency key) is acknowledged and never applied again; a message of a type that
+/// changes nothing (transcript, hang, conversation-update, unknown types) is logged as applied;
+/// one whose org is unknown is logged as such. An apply that fails later leaves the row `failed`
+/// for `voice-webhook replay`.
+pub async fn log_for_apply(
     st: &VoiceState,
     route: Option<&Route>,
     t: &str,
@@ -96,84 +110,160 @@ pub async fn log_and_apply(
     if t == "hang" {
         metrics::counter!("voice_hang_total").increment(1);
     }
-    let org = route.map(|r| r.org_id);
-    let sealed = seal(st, org, body)?;
-    let dedupe = message::dedupe_key(t, msg);
-    let (t, call) = (t.to_string(), message::call_id(msg).map(str::to_string));
-    let Some(route) = route.cloned() else {
-        metrics::counter!("voice_webhook_unknown_tenant_total").increment(1);
-        let logged = st
-            .db
-            .system_tx(|tx| {
-                Box::pin(async move {
-                    let d = NewDelivery {
-                        org_id: None,
-                        message_type: &t,
-                        vapi_call_id: call.as_deref(),
-                        dedupe_key: dedupe.as_deref(),
-                        sealed: &sealed,
-                        outcome: deliveries::UNKNOWN_TENANT,
-                    };
-                    deliveries::insert(tx, &d).await.map_err(ApiError::from)
-                })
-            })
-            .await?;
-        if logged.is_none() {
-            metrics::counter!("voice_webhook_duplicates_total").increment(1);
+    let outcome = match (route, message::kind(t)) {
+        (None, _) => {
+            metrics::counter!("voice_webhook_unknown_tenant_total").increment(1);
+            deliveries::UNKNOWN_TENANT
         }
-        return Ok(());
+        (Some(_), Kind::StatusUpdate | Kind::EndOfCallReport) => deliveries::RECEIVED,
+        (Some(_), _) => deliveries::APPLIED,
     };
-    let org = OrgId(route.org_id);
-    let keys = st.keys.clone();
-    let msg = msg.clone();
-    let outcome = st
-        .db
-        .tenant_tx(org, |tx| {
-            Box::pin(async move {
-                let d = NewDelivery {
-                    org_id: Some(org.as_uuid()),
-                    message_type: &t,
-                    vapi_call_id: call.as_deref(),
-                    dedupe_key: dedupe.as_deref(),
-                    sealed: &sealed,
-                    outcome: deliveries::RECEIVED,
-                };
-                let Some(id) = deliveries::insert(tx, &d).await? else {
-                    return Ok::<_, ApplyError>(Logged::Duplicate);
-                };
-                let applied = tx
-                    .transaction(async |sp| {
-                        apply(sp, &keys, org, Some(&route), &msg).await?;
-                        deliveries::finish(sp, id, None).await?;
-                        Ok::<_, ApplyError>(())
-                    })
-                    .await;
-                match applied {
-                    Ok(()) => Ok(Logged::Applied),
-                    Err(e) => {
-                        let error = e.to_string();
-                        deliveries::finish(tx, id, Some(&error)).await?;
-                        Ok(Logged::Failed(id, error))
-                    }
-                }
-            })
-        })
-        .await?;
-    match outcome {
-        Logged::Applied => {}
-        Logged::Duplicate => metrics::counter!("voice_webhook_duplicates_total").increment(1),
-        Logged::Failed(id, error) => {
-            tracing::warn!(delivery = %id, error = %error, "applying a vapi message failed; kept for replay");
-            metrics::counter!("voice_webhook_apply_failures_total").increment(1);
-        }
+    let row = log_row(
+        st,
+        route,
+        t,
+        msg,
+        body,
+        message::dedupe_key(t, msg),
+        outcome,
+    )?;
+    if !st.logger.log(row).await? {
+        metrics::counter!("voice_webhook_duplicates_total").increment(1);
+    } else if outcome == deliveries::RECEIVED {
+        WAKE.notify_one();
     }
     Ok(())
 }
 
-enum Logged {
-    Applied,
-    Duplicate,
-    Failed(Uuid, String),
+/// Starts `VOICE_APPLY_WORKERS` background workers applying logged deliveries: what is waiting
+/// at start (a process that stopped between logging and applying) first, then each new one.
+pub fn spawn_appliers(st: &VoiceState) {
+    for _ in 0..st.settings.apply_workers {
+        let st = st.clone();
+        tokio::spawn(async move {
+            let batch = st.settings.apply_batch;
+            loop {
+                match apply_waiting(&st, batch).await {
+                    Ok(n) if n as i64 >= batch => continue,
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "applying logged vapi messages failed; retrying");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+                let _ = tokio::time::timeout(Duration::from_secs(1), WAKE.notified()).await;
+            }
+        });
+    }
+}
+
+/// Applies up to `limit` waiting deliveries in one transaction (grouped by org, one tenant switch
+/// per org) and marks them applied in one statement. When any of them fails, that transaction is
+/// rolled back and the batch is applied again one delivery per savepoint, so the failing ones are
+/// recorded `failed` with their error and the others applied. Returns how many were taken.
+pub async fn apply_waiting(st: &VoiceState, limit: i64) -> Result<usize, ApplyError> {
+    let keys = st.keys.clone();
+    let fast = st
+        .db
+        .system_tx(|tx| Box::pin(async move { apply_claimed(tx, &keys, limit, false).await }))
+        .await;
+    match fast {
+        Ok(n) => Ok(n),
+        Err(e) => {
+            tracing::debug!(error = %e, "a batch of vapi messages failed; applying one by one");
+            let keys = st.keys.clone();
+            st.db
+                .system_tx(|tx| {
+                    Box::pin(async move { apply_claimed(tx, &keys, limit, true).await })
+                })
+                .await
+        }
+    }
+}
+
+async fn apply_claimed(
+    tx: &mut AsyncPgConnection,
+    keys: &servicekit::crypto::KeyRing,
+    limit: i64,
+    one_by_one: bool,
+) -> Result<usize, ApplyError> {
+    let mut rows = deliveries::claim_waiting(tx, limit).await?;
+    // By org, each org's rows still in the order they arrived (a stable sort).
+    rows.sort_by_key(|w| w.org_id);
+    let mut current = None;
+    let mut applied = Vec::with_capacity(rows.len());
+    for w in &rows {
+        let Some(org) = w.org_id.map(OrgId) else {
+            continue;
+        };
+        if current != Some(org) {
+            tenancy::set_tenant(tx, org).await?;
+            current = Some(org);
+        }
+        if !one_by_one {
+            apply_logged(tx, keys, org, w).await?;
+            applied.push(w.id);
+            continue;
+        }
+        match tx
+            .transaction(async |sp| apply_logged(sp, keys, org, w).await)
+            .await
+        {
+            Ok(()) => applied.push(w.id),
+            Err(e) => {
+                let error = e.to_string();
+                tracing::warn!(delivery = %w.id, error = %error, "applying a vapi message failed; kept for replay");
+                metrics::counter!("voice_webhook_apply_failures_total").increment(1);
+                deliveries::finish(tx, w.id, Some(&error)).await?;
+            }
+        }
+    }
+    deliveries::mark_applied(tx, &applied).await?;
+    metrics::counter!("voice_webhook_applied_total").increment(applied.len() as u64);
+    Ok(rows.len())
+}
+
+/// Applies one logged delivery with the route its request resolved.
+async fn apply_logged(
+    tx: &mut AsyncPgConnection,
+    keys: &servicekit::crypto::KeyRing,
+    org: OrgId,
+    w: &Waiting,
+) -> Result<(), ApplyError> {
+    let msg = open_message(keys, org, &w.key_id, &w.payload)?;
+    let route = Route {
+        kind: String::new(),
+        key: String::new(),
+        org_id: org.as_uuid(),
+        phone_number_id: w.phone_number_id,
+        agent_id: w.agent_id,
+    };
+    apply(tx, keys, org, Some(&route), &msg).await
+}
+
+/// The `message` object of a logged payload.
+fn open_message(
+    keys: &servicekit::crypto::KeyRing,
+    org: OrgId,
+    key_id: &str,
+    payload: &[u8],
+) -> Result<Value, ApplyError> {
+    let plain = keys
+        .decrypt(
+            org.as_uuid(),
+            PAYLOAD_PURPOSE,
+            &servicekit::crypto::Sealed {
+                key_id: key_id.to_string(),
+                ciphertext: payload.to_vec(),
+            },
+        )
+        .map_err(|e| ApplyError::Other(e.to_string()))?;
+    let mut envelope: Value =
+        serde_json::from_slice(&plain).map_err(|e| ApplyError::Other(e.to_string()))?;
+    Ok(envelope
+        .get_mut("message")
+        .map(Value::take)
+        .unwrap_or(Value::Null))
 }
 
 /// What a fire-and-forget message changes, inside the org's tenant transaction.
@@ -392,19 +482,7 @@ pub async fn replay(st: &VoiceState, ids: Option<Vec<Uuid>>) -> anyhow::Result<(
                     let Some(d) = deliveries::claim_for_replay(tx, id).await? else {
                         return Ok(false);
                     };
-                    let plain = keys
-                        .decrypt(
-                            org.as_uuid(),
-                            PAYLOAD_PURPOSE,
-                            &servicekit::crypto::Sealed {
-                                key_id: d.key_id,
-                                ciphertext: d.payload,
-                            },
-                        )
-                        .map_err(|e| ApplyError::Other(e.to_string()))?;
-                    let envelope: Value = serde_json::from_slice(&plain)
-                        .map_err(|e| ApplyError::Other(e.to_string()))?;
-                    let msg = envelope.get("message").cloned().unwrap_or(Value::Null);
+                    let msg = open_message(&keys, org, &d.key_id, &d.payload)?;
                     let candidates = super::route_candidates(&msg);
                     let refs: Vec<(&str, &str)> =
                         candidates.iter().map(|(k, v)| (*k, v.as_str())).collect();

@@ -6,6 +6,7 @@
 pub mod answer;
 pub mod apply;
 pub mod auth;
+pub mod log;
 pub mod tools;
 
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -106,7 +107,7 @@ async fn handle(
                 json!({ "result": "This function is not available; use the configured tools." })
             }
             Kind::StatusUpdate | Kind::EndOfCallReport | Kind::Other => {
-                apply::log_and_apply(&st, route.as_ref(), &t, msg, &body).await?;
+                apply::log_for_apply(&st, route.as_ref(), &t, msg, &body).await?;
                 json!({})
             }
         };

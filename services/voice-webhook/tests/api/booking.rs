@@ -309,6 +309,7 @@ async fn the_call_simulator_plays_a_signed_booking_call() {
             .starts_with("Booked Check-up for Sam Ortiz on "),
         "{steps:?}"
     );
+    crate::helpers::settled(&app).await;
     let calls = crate::helpers::get_json(&app, "/api/voice/calls", &c.admin).await;
     assert_eq!(calls["items"][0]["status"], "ended");
     assert_eq!(calls["items"][0]["booked"], true);

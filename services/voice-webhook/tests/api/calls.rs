@@ -219,3 +219,64 @@ async fn a_report_the_database_rejects_stays_logged_and_replay_applies_it_once()
         "only one call.ended.v1"
     );
 }
+
+#[tokio::test]
+async fn logged_reports_wait_for_a_worker_and_a_failing_one_does_not_hold_back_the_rest() {
+    // A process that only logs (no apply workers): as if it stopped right after answering.
+    let app = crate::helpers::spawn_with(&[("VOICE_APPLY_WORKERS", "0")]).await;
+    let c = clinic(
+        &app,
+        "Cedar Point Physio",
+        "America/New_York",
+        "+15550123400",
+    )
+    .await;
+    admin_exec(&app, "CREATE FUNCTION voice.refuse_one() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+        IF NEW.report_received AND NEW.vapi_call_id = 'call-batch-2' THEN RAISE EXCEPTION 'refused for this test'; END IF; RETURN NEW; END $$; \
+        CREATE TRIGGER refuse_one BEFORE UPDATE ON voice.calls FOR EACH ROW EXECUTE FUNCTION voice.refuse_one();").await;
+    for i in 1..=3 {
+        let r = crate::helpers::vapi(
+            &app,
+            &report(
+                &call(&format!("call-batch-{i}"), &c.vapi_number_id),
+                &c.number,
+            ),
+        )
+        .await;
+        assert_eq!(r.status(), 200, "answered once logged");
+    }
+    // Vapi has its answers; the reports are in the log, applied by nobody yet.
+    assert_eq!(count(&app, "SELECT count(*) AS n FROM voice.webhook_deliveries WHERE outcome = 'received' AND message_type = 'end-of-call-report'").await, 3);
+    assert_eq!(
+        count(&app, "SELECT count(*) AS n FROM voice.calls").await,
+        0
+    );
+
+    // A process with a worker (as after a restart) applies what was waiting, in one batch: the
+    // report the database refuses is recorded failed, the two others are applied.
+    let mut settings = app.settings.clone();
+    settings.own.apply_workers = 1;
+    let handle = VoiceWebhook::build(settings).await.unwrap();
+    let server = handle.server.handle();
+    tokio::spawn(handle.server);
+    crate::helpers::settled(&app).await;
+    assert_eq!(
+        count(
+            &app,
+            "SELECT count(*) AS n FROM voice.calls WHERE report_received AND status = 'ended'"
+        )
+        .await,
+        2
+    );
+    assert_eq!(
+        count(
+            &app,
+            "SELECT count(*) AS n FROM voice.calls WHERE vapi_call_id = 'call-batch-2'"
+        )
+        .await,
+        0
+    );
+    assert_eq!(count(&app, "SELECT count(*) AS n FROM voice.webhook_deliveries WHERE outcome = 'failed' AND vapi_call_id = 'call-batch-2' AND error LIKE '%refused for this test%'").await, 1);
+    assert_eq!(count(&app, "SELECT count(*) AS n FROM voice.webhook_deliveries WHERE outcome = 'applied' AND message_type = 'end-of-call-report'").await, 2);
+    server.stop(false).await;
+}

@@ -48,11 +48,35 @@ pub async fn vapi(app: &App, body: &Value) -> Response {
         .unwrap()
 }
 
-/// `POST /api/webhooks/vapi`, expecting 200 and a JSON answer.
+/// `POST /api/webhooks/vapi`, expecting 200 and a JSON answer. Status updates and end-of-call
+/// reports are applied by background workers after the 200: this waits until nothing logged is
+/// waiting, so the test's next step sees what the message changed.
 pub async fn vapi_ok(app: &App, body: &Value) -> Value {
     let r = vapi(app, body).await;
     assert_eq!(r.status(), 200, "vapi webhook refused");
-    r.json().await.unwrap()
+    let answer = r.json().await.unwrap();
+    if matches!(
+        body["message"]["type"].as_str(),
+        Some("status-update" | "end-of-call-report")
+    ) {
+        settled(app).await;
+    }
+    answer
+}
+
+/// Waits (at most 30 s) until no logged delivery is waiting to be applied.
+pub async fn settled(app: &App) {
+    let waiting = eventually(
+        || {
+            count(
+                app,
+                "SELECT count(*) AS n FROM voice.webhook_deliveries WHERE outcome = 'received'",
+            )
+        },
+        |n| *n == 0,
+    )
+    .await;
+    assert_eq!(waiting, 0, "logged deliveries were not applied");
 }
 
 /// Asserts a problem+json answer and returns its body.

@@ -299,6 +299,7 @@ async fn per_org_secrets_rotate_with_a_grace_period_and_pin_the_org() {
         json!({"status": "in-progress"}),
     );
     assert_eq!(send(s2.clone(), for_b).await.unwrap().status(), 200);
+    crate::helpers::settled(&app).await;
     assert_eq!(
         count(
             &app,
@@ -337,6 +338,7 @@ async fn per_org_secrets_rotate_with_a_grace_period_and_pin_the_org() {
         json!({"status": "in-progress"}),
     );
     assert_eq!(send(s2, for_a).await.unwrap().status(), 200);
+    crate::helpers::settled(&app).await;
     assert_eq!(count(&app, &format!("SELECT count(*) AS n FROM voice.calls WHERE org_id = '{}' AND vapi_call_id = 'call-own-1'", a.org)).await, 1);
     // Other orgs without their own secret keep using the global one on their URL.
     let r = app
