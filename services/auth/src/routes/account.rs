@@ -506,6 +506,10 @@ async fn refresh_grant(
                 && now - session.refreshed_at > chrono::Duration::seconds(limit.into())
             {
                 let ids = sessions::revoke(c, user.id, Which::One(session.id), "inactivity_timeout").await?;
+                if let Some(org) = session.org_id {
+                    tenancy::set_tenant(c, OrgId(org)).await?;
+                    audit::record(c, org, Some(user.id), "session.revoked", Some(session.id.to_string()), json!({"reason": "inactivity_timeout", "limit_secs": limit}), &origin2).await?;
+                }
                 return Ok(Outcome::Idle(ids));
             }
             let wanted = if counter == session.refresh_counter { session.org_id } else { g.org_id.or(session.org_id) };

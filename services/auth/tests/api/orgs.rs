@@ -272,6 +272,18 @@ async fn a_session_idle_past_the_orgs_inactivity_timeout_ends_everywhere() {
         .await,
         1
     );
+    // … and the org's audit log says why.
+    assert_eq!(
+        count(
+            &app,
+            &format!(
+                "SELECT count(*) AS n FROM auth.audit_log WHERE action = 'session.revoked' \
+                 AND target = '{session}' AND metadata->>'reason' = 'inactivity_timeout'"
+            ),
+        )
+        .await,
+        1
+    );
     // The user simply logs in again.
     login(&app, &s.email).await;
 }
