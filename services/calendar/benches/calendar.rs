@@ -30,7 +30,11 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    rt.block_on(run());
+    // The apps outlive the runtime: their Drop deletes their broker queues, which a still-running
+    // consumer task would declare again.
+    let apps = rt.block_on(run());
+    rt.shutdown_timeout(std::time::Duration::from_secs(2));
+    drop(apps);
 }
 
 #[derive(Debug)]
@@ -131,7 +135,8 @@ async fn sink_queue(app: &testkit::TestApp<calendar::Calendar>) {
     .unwrap();
 }
 
-async fn run() {
+/// Runs the benchmark; returns the apps so they are dropped after the runtime stops.
+async fn run() -> impl Sized {
     let auth = Arc::new(TestAuth::start().await);
     let app = spawn_app_with::<calendar::Calendar>(
         auth,
@@ -331,4 +336,5 @@ async fn run() {
     )
     .unwrap();
     println!("{}", serde_json::to_string_pretty(&out).unwrap());
+    app
 }

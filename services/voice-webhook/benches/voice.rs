@@ -32,7 +32,11 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    rt.block_on(run());
+    // The apps outlive the runtime: their Drop deletes their broker queues, which a still-running
+    // consumer task would declare again.
+    let apps = rt.block_on(run());
+    rt.shutdown_timeout(std::time::Duration::from_secs(2));
+    drop(apps);
 }
 
 struct Clinic {
@@ -69,7 +73,8 @@ async fn applied_reports(db: &testkit::TestDb) -> i64 {
         .get_result::<N>(&mut conn).await.unwrap().n
 }
 
-async fn run() {
+/// Runs the benchmark; returns the apps so they are dropped after the runtime stops.
+async fn run() -> impl Sized {
     let auth = Arc::new(testkit::TestAuth::start().await);
     let heavier = [
         ("HTTP_WORKERS", "2"),
@@ -380,4 +385,5 @@ async fn run() {
     .unwrap();
     println!("{}", serde_json::to_string_pretty(&result).unwrap());
     assert_eq!(REPORTS as i64 - stored, 0, "end-of-call reports were lost");
+    (cal, voice)
 }
