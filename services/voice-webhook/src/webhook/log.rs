@@ -44,7 +44,8 @@ impl Logger {
 async fn write_loop(db: Db, mut rx: mpsc::Receiver<(LogRow, Reply)>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let rows: Vec<LogRow> = batch.iter().map(|(row, _)| row.clone()).collect();
+        let (rows, replies): (Vec<LogRow>, Vec<Reply>) = batch.drain(..).unzip();
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
         metrics::histogram!("voice_webhook_log_batch_rows").record(rows.len() as f64);
         let inserted = db
             .system_tx(|tx| {
@@ -56,15 +57,15 @@ async fn write_loop(db: Db, mut rx: mpsc::Receiver<(LogRow, Reply)>) {
             })
             .await;
         match inserted {
-            Ok(ids) => {
-                let ids: std::collections::HashSet<Uuid> = ids.into_iter().collect();
-                for (row, reply) in batch.drain(..) {
-                    let _ = reply.send(Ok(ids.contains(&row.id)));
+            Ok(new) => {
+                let new: std::collections::HashSet<Uuid> = new.into_iter().collect();
+                for (id, reply) in ids.iter().zip(replies) {
+                    let _ = reply.send(Ok(new.contains(id)));
                 }
             }
             Err(e) => {
-                tracing::error!(error = %e, rows = batch.len(), "logging webhook deliveries failed");
-                for (_, reply) in batch.drain(..) {
+                tracing::error!(error = %e, rows = ids.len(), "logging webhook deliveries failed");
+                for reply in replies {
                     let _ = reply.send(Err(ApiError::Unavailable {
                         code: "database_unavailable",
                         source: None,

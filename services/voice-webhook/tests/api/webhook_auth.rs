@@ -222,6 +222,8 @@ async fn hmac_bad_signatures_stale_timestamps_and_replays_are_refused() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
+    // What it changes is applied in the background: count once that is done.
+    crate::helpers::settled(&app).await;
     let after_first = stored(&app).await;
     assert!(after_first > 0);
     let r = send(ts, Some(good), body.clone()).await.unwrap();
