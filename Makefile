@@ -1,8 +1,8 @@
 # Voxanne developer entry points. See docs/runbooks/local-dev.md.
 #
 #   make run             install/start Postgres, Redis, RabbitMQ; build; migrate; start all services + gateway
-#   make test            setup, lint, then every test (output also in target/test-output.log)
-#   make lint            rustfmt check + clippy with warnings denied
+#   make test            setup, lint, then every test incl. the OpenAPI conformance check (output also in target/test-output.log)
+#   make lint            rustfmt check, clippy with warnings denied, dependency rules, schema drift, k8s-check
 #   make smoke           check a running `make run` from the outside (curl)
 #   make demo            one booking phone call through a running `make run` (call simulator)
 #   make bench           setup, then cargo bench; results land in bench/results/*.json
@@ -42,8 +42,11 @@ setup:
 test: setup
 	$(MAKE) lint
 	@mkdir -p target
+	@rm -rf "$${CARGO_TARGET_DIR:-target}/openapi-conformance"
 	@status=0; \
 	cargo test --workspace --all-targets --no-fail-fast 2>&1 | tee target/test-output.log || status=$$?; \
+	echo; echo "OpenAPI conformance (every API test response validated against its service's /openapi.json):"; \
+	deploy/conformance-summary.sh --fail || status=1; \
 	awk '/^test result:/ { n++; for (i = 2; i <= NF; i++) { \
 	        w = $$i; sub(/[;,.]$$/, "", w); \
 	        if (w == "passed") p += $$(i-1); else if (w == "failed") f += $$(i-1); else if (w == "ignored") s += $$(i-1); } } \
@@ -51,9 +54,17 @@ test: setup
 	           printf "summary: %d passed, %d failed, %d skipped\n", p, f, s }' target/test-output.log; \
 	exit $$status
 
+# deps.py: bus is transport only, services share no code (with a self-test showing it can fail);
+# schema-drift.sh: every services/*/src/store/schema.rs equals `diesel print-schema` of a freshly
+# migrated database (docs/runbooks/lint.md); k8s-check.sh: the manifests and the gateway's
+# path table and body/connection limits (offline).
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
+	python3 deploy/lint/deps.py
+	python3 deploy/lint/deps.py --self-test
+	deploy/lint/schema-drift.sh
+	deploy/k8s-check.sh
 
 bench: setup
 	cargo bench --workspace

@@ -105,15 +105,20 @@ def check_ingress(docs):
     ing = [d for f, d in docs if d.get("kind") == "Ingress" and dig(d, "metadata", "name") == "voxanne-gateway"]
     if not check(len(ing) == 1, "exactly one Ingress voxanne-gateway in k8s/"):
         return
-    ing = ing[0]
-    check(dig(ing, "spec", "ingressClassName") == "nginx", "Ingress ingressClassName is nginx")
+    # /api/webhooks/vapi has its own Ingress (a larger body limit; the annotation is per Ingress).
+    vapi = [d for f, d in docs if d.get("kind") == "Ingress" and dig(d, "metadata", "name") == "voxanne-gateway-vapi"]
+    check(len(vapi) == 1, "exactly one Ingress voxanne-gateway-vapi in k8s/")
+    for d in ing + vapi:
+        check(dig(d, "spec", "ingressClassName") == "nginx",
+              f"Ingress {dig(d, 'metadata', 'name')} ingressClassName is nginx")
     found = {}
-    for rule in dig(ing, "spec", "rules", default=[]) or []:
-        for p in dig(rule, "http", "paths", default=[]) or []:
-            path = p.get("path")
-            svc = dig(p, "backend", "service", "name")
-            port = dig(p, "backend", "service", "port", "number")
-            found[path] = (svc, port, p.get("pathType"))
+    for d in ing + vapi:
+        for rule in dig(d, "spec", "rules", default=[]) or []:
+            for p in dig(rule, "http", "paths", default=[]) or []:
+                path = p.get("path")
+                svc = dig(p, "backend", "service", "name")
+                port = dig(p, "backend", "service", "port", "number")
+                found[path] = (svc, port, p.get("pathType"))
     for path, svc in ROUTES.items():
         got = found.get(path)
         if got is None:
@@ -124,6 +129,36 @@ def check_ingress(docs):
     extra = sorted(set(found) - set(ROUTES))
     check(not extra, "Ingress has no path outside ARCHITECTURE §6", f"extra: {extra}")
     check(not any("internal" in (p or "") for p in found), "Ingress does not route /internal/")
+    if vapi:
+        paths = [p.get("path") for r in dig(vapi[0], "spec", "rules", default=[]) or []
+                 for p in dig(r, "http", "paths", default=[]) or []]
+        check(paths == ["/api/webhooks/vapi"], "Ingress voxanne-gateway-vapi routes only /api/webhooks/vapi",
+              f"got {paths}")
+        check(dig(vapi[0], "metadata", "annotations", default={}).get(
+                  "nginx.ingress.kubernetes.io/proxy-body-size") == "8m",
+              "Ingress voxanne-gateway-vapi allows 8m bodies (VAPI_MAX_BODY_BYTES default)")
+    # The argon2 endpoints of auth have their own Ingress with a per-address connection limit
+    # (issue 11 item 20; ADR 0010): only auth paths, every one routed to auth, the limit set.
+    hashing = [d for f, d in docs if d.get("kind") == "Ingress"
+               and dig(d, "metadata", "name") == "voxanne-gateway-auth-hashing"]
+    if check(len(hashing) == 1, "exactly one Ingress voxanne-gateway-auth-hashing in k8s/"):
+        h = hashing[0]
+        rows = [(p.get("path"), dig(p, "backend", "service", "name"), dig(p, "backend", "service", "port", "number"))
+                for r in dig(h, "spec", "rules", default=[]) or [] for p in dig(r, "http", "paths", default=[]) or []]
+        check(rows and all(path.startswith("/api/auth/") and svc == "auth" and port == SERVICES["auth"]
+                           for path, svc, port in rows),
+              "Ingress voxanne-gateway-auth-hashing routes only /api/auth/* to auth", f"got {rows}")
+        # Every route that runs argon2 (ADR 0010) is covered: exact paths, and the factor routes
+        # (verify with a recovery code, regeneration) through the /api/auth/factors/ prefix.
+        covered = {path for path, _, _ in rows}
+        needed = {"/api/auth/token", "/api/auth/signup", "/api/auth/reauthenticate",
+                  "/api/auth/verify", "/api/auth/user", "/api/auth/factors/"}
+        check(needed <= covered, "Ingress voxanne-gateway-auth-hashing covers every argon2 route",
+              f"missing: {sorted(needed - covered)}")
+        check(dig(h, "spec", "ingressClassName") == "nginx", "Ingress voxanne-gateway-auth-hashing ingressClassName is nginx")
+        check(dig(h, "metadata", "annotations", default={}).get(
+                  "nginx.ingress.kubernetes.io/limit-connections") == "20",
+              "Ingress voxanne-gateway-auth-hashing limits connections to 20 per address")
 
 
 def check_nginx(root):
@@ -151,6 +186,10 @@ def check_nginx(root):
     check(not any("internal" in p for p in routed) and locs.get("/internal/", (None, None))[1] is None
           and "$vx_internal" in conf,
           "nginx.conf does not proxy /internal/ (and rejects disguised /internal paths)")
+    vapi_locs = [m.group(3) for m in re.finditer(r"location\s+(=|\^~)?\s*(\S+)\s*\{([^{}]*)\}", conf)
+                 if m.group(2).rstrip("/") == "/api/webhooks/vapi"]
+    check(len(vapi_locs) == 2 and all(re.search(r"client_max_body_size\s+8m\s*;", b) for b in vapi_locs),
+          "nginx.conf allows 8m bodies on /api/webhooks/vapi (VAPI_MAX_BODY_BYTES default)")
     check('"route_not_found"' in conf and "application/problem+json" in conf,
           "nginx.conf answers unknown routes with problem+json route_not_found")
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # make demo: one booking phone call through the gateway of a running `make run`.
 # Signs up a throw-away clinic, gives its default agent a phone number, plays a signed Vapi call
-# with tools/call-sim (assistant-request, availability, booking, end-of-call report), then prints
-# the appointment calendar stored and the call voice-webhook stored.
+# with call-sim (assistant-request, availability, a booking of the first time the agent offered,
+# end-of-call report), then prints the appointment calendar stored and the call voice-webhook
+# stored. Fails (non-zero, with the reason) when no appointment was booked.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 GATEWAY=${GATEWAY:-http://127.0.0.1:8080}
@@ -16,7 +17,10 @@ curl -sf "$GATEWAY/.well-known/jwks.json" >/dev/null || die "nothing answers at 
 [ -f "$ENV_FILE" ] || die "$ENV_FILE missing: start 'make run' first"
 SECRET=$(grep '^VAPI_WEBHOOK_SECRET=' "$ENV_FILE" | cut -d= -f2-)
 [ -n "$SECRET" ] || die "no VAPI_WEBHOOK_SECRET in .run/local.env (restart 'make run' once)"
-[ -x "$BIN_DIR/call-sim" ] || cargo build -q -p voice-webhook --bin call-sim
+# Built unless a prebuilt directory is given (a stale call-sim would play an older script).
+if [ -z "${VOXANNE_BIN_DIR:-}" ] || [ ! -x "$BIN_DIR/call-sim" ]; then
+    cargo build -q -p voice-webhook --bin call-sim
+fi
 CALLSIM="$BIN_DIR/call-sim"
 
 email="demo-$(date +%s)@clinic.example"
@@ -40,13 +44,21 @@ echo "   $services services, agent $agent"
 
 curl -sf -X POST "$GATEWAY/api/voice/numbers" "${auth[@]}" -H 'content-type: application/json' \
     -d "{\"number\":\"$number\",\"agent_id\":\"$agent\"}" >/dev/null
-start=$(python3 -c "import datetime; print((datetime.date.today()+datetime.timedelta(days=2)).isoformat()+'T10:00:00')")
-echo "== call $number and book a Cleaning at $start (clinic time)"
-"$CALLSIM" --base-url "$GATEWAY" --secret "$SECRET" --number "$number" --service Cleaning --start "$start" |
-    cut -c1-200
+echo "== call $number: ask for a Cleaning, book the first time the agent offers"
+# call-sim exits non-zero with the agent's own sentence when nothing was booked (clinic closed,
+# no openings, a refused step).
+if ! "$CALLSIM" --base-url "$GATEWAY" --secret "$SECRET" --number "$number" --service Cleaning \
+    >"$ROOT/.run/demo-call.log" 2>&1; then
+    cut -c1-200 "$ROOT/.run/demo-call.log"
+    die "the call booked no appointment: $(grep -m1 'no appointment was booked' "$ROOT/.run/demo-call.log" || tail -n1 "$ROOT/.run/demo-call.log")"
+fi
+cut -c1-200 "$ROOT/.run/demo-call.log"
 
 echo "== the appointment (calendar)"
-curl -sf "$GATEWAY/api/calendar/appointments" "${auth[@]}" |
+appointments=$(curl -sf "$GATEWAY/api/calendar/appointments" "${auth[@]}")
+[ "$(echo "$appointments" | json "len(d['items'])")" -gt 0 ] ||
+    die "calendar has no appointment although the agent said it booked one"
+echo "$appointments" |
     json "'\n'.join(f\"   {a['local_start']}  {a['service_name']}  {a['contact_name']}  {a['status']}  source={a['source']}\" for a in d['items'])"
 echo "== the call (voice-webhook)"
 # Status updates and the end-of-call report are applied in the background after Vapi's 200.

@@ -105,6 +105,9 @@ set +a
 export AUTH_TRUST_FORWARDED_FOR=${AUTH_TRUST_FORWARDED_FOR:-true}
 export SERVICE_CLIENT_ID=${SERVICE_CLIENT_ID:-voice-webhook}
 export AUTH_SERVICE_CLIENTS=${AUTH_SERVICE_CLIENTS:-$SERVICE_CLIENT_ID:$SERVICE_CLIENT_SECRET}
+# Local runs have no SMTP: signup answers with the first token pair (the demo uses it) instead of
+# waiting for the mailed confirmation (the product default, which never reveals a registered email).
+export AUTH_SIGNUP_CONFIRM_EMAIL=${AUTH_SIGNUP_CONFIRM_EMAIL:-false}
 export VOXANNE_ENV=${VOXANNE_ENV:-local}
 export RUST_LOG=${RUST_LOG:-info}
 

@@ -6,7 +6,8 @@
 # one line and finishes in a second or two. Works without systemd as PID 1 (containers).
 #
 # What it may change on a fresh Debian/Ubuntu machine (see docs/runbooks/local-dev.md):
-#   * apt-get installs postgresql, redis-server, rabbitmq-server, nginx, curl;
+#   * apt-get installs postgresql, redis-server, rabbitmq-server, nginx, curl (and for make test
+#     jq, python3, python3-yaml, python3-venv, npm, openssl, libpq-dev);
 #   * starts the Postgres cluster, Redis and RabbitMQ if they are not running;
 #   * LOCAL DEV ONLY: if the superuser `postgres` cannot connect to 127.0.0.1 without a
 #     password, prepends `trust` lines for 127.0.0.1/::1 to pg_hba.conf and reloads;
@@ -56,6 +57,15 @@ missing=()
 command -v rabbitmq-server >/dev/null || missing+=(rabbitmq-server)
 command -v nginx >/dev/null || missing+=(nginx)
 command -v curl >/dev/null || missing+=(curl)
+# make test: jq totals the OpenAPI conformance results; libpq-dev lets the schema-drift check
+# build diesel_cli; python3 runs the dependency check.
+command -v jq >/dev/null || missing+=(jq)
+command -v python3 >/dev/null || missing+=(python3)
+python3 -c 'import yaml' >/dev/null 2>&1 || missing+=(python3-yaml)  # make k8s-check (part of make lint)
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)  # auth's test of the official Python client
+command -v npm >/dev/null || missing+=(npm)  # auth's test of @supabase/auth-js
+command -v openssl >/dev/null || missing+=(openssl)  # auth's SSO tests make an RSA key at test time
+dpkg -s libpq-dev >/dev/null 2>&1 || missing+=(libpq-dev)
 
 if [ ${#missing[@]} -gt 0 ]; then
     command -v apt-get >/dev/null 2>&1 \

@@ -55,6 +55,7 @@ DECLARE
   s text;
   owner text;
   login text;
+  t regclass;
 BEGIN
   EXECUTE format('REVOKE ALL ON DATABASE %I FROM PUBLIC', current_database());
   FOREACH s IN ARRAY ARRAY['auth', 'voice', 'calendar', 'messaging', 'leads'] LOOP
@@ -69,8 +70,17 @@ BEGIN
     EXECUTE format('GRANT EXECUTE ON FUNCTION tenancy.enable_tenant_rls(regclass), tenancy.forbid_org_id_change() TO %I', owner);
     EXECUTE format('ALTER DEFAULT PRIVILEGES FOR ROLE %I IN SCHEMA %I GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO %I', owner, s, login);
     EXECUTE format('ALTER DEFAULT PRIVILEGES FOR ROLE %I IN SCHEMA %I GRANT USAGE, SELECT ON SEQUENCES TO %I', owner, s, login);
-    -- Tables created before this ran (a re-bootstrap after a restore) get the same grants.
-    EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA %I TO %I', s, login);
+    -- Tables created before this ran (a re-bootstrap after a restore) get the same grants, but
+    -- only tables the login role holds nothing on: a table whose migration narrowed the grants
+    -- (the append-only audit log revokes UPDATE, DELETE) keeps them narrowed when this re-runs.
+    FOR t IN
+      SELECT c.oid::regclass FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+       WHERE n.nspname = s AND c.relkind IN ('r', 'p')
+         AND NOT has_table_privilege(login, c.oid, 'SELECT')
+         AND NOT has_table_privilege(login, c.oid, 'INSERT')
+    LOOP
+      EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %s TO %I', t, login);
+    END LOOP;
     EXECUTE format('GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA %I TO %I', s, login);
     EXECUTE format('ALTER ROLE %I IN DATABASE %I SET search_path = %I', owner, current_database(), s);
     EXECUTE format('ALTER ROLE %I IN DATABASE %I SET search_path = %I', login, current_database(), s);

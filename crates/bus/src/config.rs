@@ -98,8 +98,13 @@ impl BusSettings {
         let q = format!("{p}{}.events", self.service);
         Names {
             exchange: format!("{p}{}", self.exchange),
-            retry: (0..self.retry_delays.len())
-                .map(|i| format!("{q}.retry.{}", i + 1))
+            // Named by their delay, not their step: the TTL is a queue argument RabbitMQ never
+            // lets change, so a new `BUS_RETRY_DELAYS_MS` declares new queues instead of failing
+            // on the old ones (which drain into the work queue on their own).
+            retry: self
+                .retry_delays
+                .iter()
+                .map(|d| format!("{q}.retry.{}ms", d.as_millis()))
                 .collect(),
             dlx: format!("{q}.dlx"),
             dlq: format!("{q}.dlq"),
@@ -116,7 +121,8 @@ pub struct Names {
     pub exchange: String,
     /// `<svc>.events`: the service's work queue.
     pub queue: String,
-    /// `<svc>.events.retry.<n>`: TTL queues that return messages to the work queue.
+    /// `<svc>.events.retry.<delay>ms`, one per retry step: TTL queues that return messages to the
+    /// work queue.
     pub retry: Vec<String>,
     /// Fanout exchange in front of the DLQ (the work queue's dead-letter exchange).
     pub dlx: String,
@@ -152,7 +158,10 @@ mod tests {
         assert_eq!(n.dlq, "lead-scoring.events.dlq");
         assert_eq!(
             n.retry,
-            vec!["lead-scoring.events.retry.1", "lead-scoring.events.retry.2"]
+            vec![
+                "lead-scoring.events.retry.100ms",
+                "lead-scoring.events.retry.200ms"
+            ]
         );
         assert_eq!(n.notify_channel, "outbox_leads");
         let t = BusSettings {

@@ -8,18 +8,19 @@
 //! at once. Consumer crashes are bounded by the work queue's `x-delivery-limit`.
 
 use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use events::{Envelope, Event};
-use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
+use futures_util::{FutureExt as _, StreamExt};
 use lapin::message::Delivery;
 use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions,
-    ConfirmSelectOptions,
+    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions,
+    BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions,
 };
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Confirmation};
@@ -47,6 +48,18 @@ pub enum HandlerError {
     Db(#[from] diesel::result::Error),
     #[error("database unavailable")]
     Pool(#[from] PoolUnavailable),
+    /// The handler panicked; treated like `Failed` (retried, then dead-lettered).
+    #[error("handler panicked: {0}")]
+    Panicked(String),
+}
+
+/// The text of a caught panic (`panic!("…")` carries a `&str` or a `String`).
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a non-string panic payload".into())
 }
 
 type Handler = Arc<
@@ -61,6 +74,7 @@ pub struct Consumer {
     connector: Connector,
     db: Db,
     handlers: HashMap<&'static str, Handler>,
+    stop: Arc<crate::Shutdown>,
 }
 
 enum Applied {
@@ -107,6 +121,7 @@ impl Consumer {
             connector: bus.connector.clone(),
             db,
             handlers: HashMap::new(),
+            stop: bus.stop.clone(),
         }
     }
 
@@ -132,7 +147,14 @@ impl Consumer {
                     let typed = env
                         .into_event::<E>()
                         .map_err(|e| HandlerError::Undecodable(e.to_string()))?;
-                    handler(conn, typed).await
+                    // A panicking handler is a failing handler: its transaction rolls back, it
+                    // takes the retry path and then the DLQ, and its batch-mates are applied.
+                    // Uncaught, the panic would kill the batch task and leave every delivery of
+                    // the batch unacked until the channel closes (consumer timeout: 30 min).
+                    AssertUnwindSafe(handler(conn, typed))
+                        .catch_unwind()
+                        .await
+                        .unwrap_or_else(|panic| Err(HandlerError::Panicked(panic_message(&*panic))))
                 })
             }),
         );
@@ -147,35 +169,48 @@ impl Consumer {
 
     /// Declares the topology now (so events published before the first delivery are queued).
     pub async fn declare(&self) -> Result<(), BusError> {
-        let chan = self.connector.channel().await?;
-        crate::topology::declare_consumer(&chan, &self.settings, &self.event_types()).await?;
+        let chan =
+            crate::topology::declare_on(&self.connector, &self.settings, &self.event_types())
+                .await?;
         let _ = chan.close(200, "declared".into()).await;
         Ok(())
     }
 
-    /// Consumes until the task is dropped, reconnecting after broker restarts or cut connections.
+    /// Consumes until the bus shuts down (`Bus::shutdown`: it finishes what it holds first) or
+    /// the task is dropped, reconnecting after broker restarts or cut connections.
     pub fn spawn(self) -> tokio::task::JoinHandle<()> {
-        tokio::spawn(Arc::new(self).run())
+        let stop = self.stop.clone();
+        let stopping = stop.subscribe();
+        stop.spawn(Arc::new(self).run(stopping))
     }
 
-    async fn run(self: Arc<Self>) {
+    async fn run(self: Arc<Self>, mut stopping: crate::shutdown::Stopping) {
         let mut backoff = Duration::from_millis(100);
-        loop {
-            match self.session().await {
+        while !stopping.is_set() {
+            match self.session(&mut stopping).await {
                 Ok(()) => backoff = Duration::from_millis(100),
                 Err(e) => {
-                    tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "consumer lost the broker")
+                    tracing::warn!(error = %e, retry_in_ms = u64::try_from(backoff.as_millis()).unwrap_or(u64::MAX), "consumer lost the broker")
                 }
             }
-            tokio::time::sleep(backoff).await;
+            tokio::select! {
+                () = tokio::time::sleep(backoff) => {}
+                () = stopping.wait() => {}
+            }
             backoff = (backoff * 2).min(Duration::from_secs(5));
         }
+        tracing::info!(queue = %self.names.queue, "consumer stopped");
     }
 
-    /// One connection's worth of consuming; returns when the stream ends.
-    async fn session(self: &Arc<Self>) -> Result<(), BusError> {
-        let chan = self.connector.channel().await?;
-        crate::topology::declare_consumer(&chan, &self.settings, &self.event_types()).await?;
+    /// One connection's worth of consuming; returns when the stream ends or on shutdown (after
+    /// cancelling the subscription and settling every delivery it received).
+    async fn session(
+        self: &Arc<Self>,
+        stopping: &mut crate::shutdown::Stopping,
+    ) -> Result<(), BusError> {
+        let chan =
+            crate::topology::declare_on(&self.connector, &self.settings, &self.event_types())
+                .await?;
         chan.basic_qos(self.settings.prefetch, BasicQosOptions::default())
             .await?;
         // Retry and park copies go through a second channel in confirm mode.
@@ -206,6 +241,10 @@ impl Consumer {
             // stream may never end, and the consumer must notice and reconnect.
             let first = tokio::select! {
                 d = stream.next() => d,
+                () = stopping.wait() => {
+                    self.stop_consuming(&chan, &tag, &mut stream, &batches, &publisher).await;
+                    break 'stream;
+                }
                 () = tokio::time::sleep(Duration::from_secs(1)) => {
                     if chan.status().connected() { continue } else { break 'stream }
                 }
@@ -224,7 +263,64 @@ impl Consumer {
             }
             self.clone().spawn_batch(&batches, &publisher, batch).await;
         }
+        // Every batch of this session settles on this session's channels before they close. On a
+        // graceful stop that is the point (finish and ack what we hold). After a lost connection
+        // nothing more can be acked on these channels, and the broker redelivers whatever was
+        // not (the inbox skips what was applied): wait only briefly, so a batch stuck on a dead
+        // channel can never keep this consumer from reconnecting.
+        let all = u32::try_from(MAX_CONCURRENT_BATCHES).unwrap_or(u32::MAX);
+        let settle = if stopping.is_set() {
+            Duration::from_secs(60)
+        } else {
+            Duration::from_secs(5)
+        };
+        if tokio::time::timeout(settle, batches.acquire_many(all))
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                queue = %self.names.queue,
+                waited_ms = u64::try_from(settle.as_millis()).unwrap_or(u64::MAX),
+                "batches of the ended session did not settle; reconnecting (unacked deliveries are redelivered)"
+            );
+        }
+        if stopping.is_set() {
+            let _ = publisher.close(200, "shutting down".into()).await;
+            let _ = chan.close(200, "shutting down".into()).await;
+        }
         Ok(())
+    }
+
+    /// Shutdown: no new deliveries (basic.cancel), then what the broker had already sent — the
+    /// prefetched deliveries waiting in the stream — is applied and acked like any other batch.
+    async fn stop_consuming(
+        self: &Arc<Self>,
+        chan: &Channel,
+        tag: &str,
+        stream: &mut lapin::Consumer,
+        batches: &Arc<tokio::sync::Semaphore>,
+        publisher: &Channel,
+    ) {
+        tracing::info!(queue = %self.names.queue, "shutting down: cancelling the subscription");
+        if let Err(e) = chan
+            .basic_cancel(tag.into(), BasicCancelOptions::default())
+            .await
+        {
+            tracing::warn!(error = %e, "could not cancel the subscription");
+        }
+        // cancel-ok follows every delivery sent before it: what is buffered now is all we hold.
+        let mut held = Vec::new();
+        while let Some(Some(Ok(d))) = futures_util::FutureExt::now_or_never(stream.next()) {
+            held.push(d);
+            if held.len() == MAX_BATCH {
+                self.clone()
+                    .spawn_batch(batches, publisher, std::mem::take(&mut held))
+                    .await;
+            }
+        }
+        if !held.is_empty() {
+            self.clone().spawn_batch(batches, publisher, held).await;
+        }
     }
 
     async fn spawn_batch(
@@ -471,7 +567,7 @@ impl Consumer {
                     ack(&d).await;
                 }
                 Err(HandlerError::Undecodable(why)) => self.park(publisher, &d, attempt, &why, "undecodable").await,
-                Err(e) if (attempt as usize) < self.settings.retry_delays.len() => {
+                Err(e) if usize::try_from(attempt).is_ok_and(|a| a < self.settings.retry_delays.len()) => {
                     tracing::warn!(error = %e, attempt = attempt + 1, "handler failed; retrying later");
                     self.retry(publisher, &d, attempt, &e.to_string()).await;
                 }
@@ -486,7 +582,10 @@ impl Consumer {
     }
 
     async fn retry(&self, publisher: &Channel, d: &Delivery, attempt: u32, why: &str) {
-        let Some(queue) = self.names.retry.get(attempt as usize) else {
+        let Some(queue) = usize::try_from(attempt)
+            .ok()
+            .and_then(|a| self.names.retry.get(a))
+        else {
             return;
         };
         let mut h = headers::for_copy(d.properties.headers().as_ref());

@@ -1,10 +1,14 @@
 //! Dead-letter operations behind `<svc> dlq list` and `<svc> dlq replay [--id …|--all]`.
+//! The listing shows each payload and last error through the redactor: an operator's terminal
+//! is not a place for patients' names, numbers or transcripts.
 //! Listing takes the messages without acking and gives them back (channel close requeues them);
 //! replaying publishes a confirmed copy to the work queue (retry counter reset) and only then
 //! acks the dead letter, so a crash in between duplicates at worst (the inbox absorbs that).
 
+use clap::Subcommand;
 use lapin::options::{BasicAckOptions, BasicGetOptions, ConfirmSelectOptions};
 use serde::Serialize;
+use servicekit::redact;
 use uuid::Uuid;
 
 use crate::connection::BusError;
@@ -22,12 +26,14 @@ pub struct DeadLetter {
     pub last_error: Option<String>,
     pub attempts: u32,
     pub failed_at: Option<String>,
+    /// The event's payload with personal data masked (`servicekit::redact::redact_json`): names,
+    /// transcripts, message bodies, phone numbers, emails.
+    pub payload: Option<serde_json::Value>,
 }
 
 /// Up to `limit` dead letters, oldest first; the queue is left as it was.
 pub async fn list(bus: &crate::Bus, limit: usize) -> Result<Vec<DeadLetter>, BusError> {
-    let chan = bus.connector.channel().await?;
-    crate::topology::declare_consumer(&chan, &bus.settings, &[]).await?;
+    let chan = crate::topology::declare_on(&bus.connector, &bus.settings, &[]).await?;
     let names = bus.names();
     let mut out = Vec::new();
     while out.len() < limit {
@@ -47,8 +53,7 @@ pub async fn list(bus: &crate::Bus, limit: usize) -> Result<Vec<DeadLetter>, Bus
 /// Replays the dead letters whose event id is in `ids` (all of them when `ids` is `None`).
 /// Returns how many were replayed.
 pub async fn replay(bus: &crate::Bus, ids: Option<&[Uuid]>) -> Result<usize, BusError> {
-    let chan = bus.connector.channel().await?;
-    crate::topology::declare_consumer(&chan, &bus.settings, &[]).await?;
+    let chan = crate::topology::declare_on(&bus.connector, &bus.settings, &[]).await?;
     let publisher = bus.connector.channel().await?;
     publisher
         .confirm_select(ConfirmSelectOptions::default())
@@ -117,18 +122,35 @@ fn describe(d: &lapin::message::Delivery) -> DeadLetter {
         } else {
             death_reason
         }),
-        last_error: headers::get_str(&h, headers::LAST_ERROR),
+        // A handler's error can quote what it worked on (a caller's name, a number).
+        last_error: headers::get_str(&h, headers::LAST_ERROR).map(|e| redact::redact(&e)),
         attempts: headers::get_u32(&h, headers::RETRY).unwrap_or(0),
         failed_at: headers::get_str(&h, headers::FAILED_AT),
+        payload: env.map(|e| redact::redact_json(e.payload)),
     }
 }
 
+/// What the `dlq` subcommand of every service binary can do.
+#[derive(Debug, Clone, Subcommand)]
+pub enum DlqAction {
+    /// Print the dead letters (JSON lines), oldest first; the queue is left unchanged.
+    List {
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Send dead letters back to the service's queue to be processed again.
+    Replay {
+        /// Event ids to replay (repeatable).
+        #[arg(long = "id", required_unless_present = "all", conflicts_with = "all")]
+        ids: Vec<uuid::Uuid>,
+        /// Replay every dead letter.
+        #[arg(long)]
+        all: bool,
+    },
+}
+
 /// The `dlq` subcommand of every service binary.
-pub async fn run_cli(
-    settings: &crate::BusSettings,
-    action: servicekit::cli::DlqAction,
-) -> anyhow::Result<()> {
-    use servicekit::cli::DlqAction;
+pub async fn run_cli(settings: &crate::BusSettings, action: DlqAction) -> anyhow::Result<()> {
     let bus = crate::Bus::new(settings.clone());
     match action {
         DlqAction::List { limit } => {

@@ -10,7 +10,7 @@ pub mod dlq;
 pub mod headers;
 pub mod outbox;
 pub mod relay;
-pub mod service;
+pub mod shutdown;
 pub mod topology;
 
 use std::sync::Arc;
@@ -20,11 +20,12 @@ use futures_util::future::BoxFuture;
 use servicekit::ops::ReadinessCheck;
 
 pub use config::{BusSettings, Names};
-pub use connection::Connector;
+pub use connection::{BusHealth, Connector};
 pub use consumer::{Consumer, HandlerError};
 pub use events;
 pub use outbox::enqueue;
 pub use relay::Relay;
+pub use shutdown::Shutdown;
 
 /// The outbox and inbox tables, applied in every service's schema before its own migrations.
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/_bus");
@@ -34,6 +35,8 @@ pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/_
 pub struct Bus {
     pub settings: BusSettings,
     pub connector: Connector,
+    /// Stops the consumers and the relay started from this bus (`Bus::shutdown`).
+    pub stop: Arc<Shutdown>,
 }
 
 impl Bus {
@@ -42,7 +45,17 @@ impl Bus {
         Bus {
             settings,
             connector,
+            stop: Arc::new(Shutdown::default()),
         }
+    }
+
+    /// Graceful stop (SIGTERM): every consumer started from this bus cancels its subscription,
+    /// applies and acks what it holds; the relay publishes what is due. Waits up to `grace`, then
+    /// closes the connection. Returns whether everything stopped in time.
+    pub async fn shutdown(&self, grace: std::time::Duration) -> bool {
+        let finished = self.stop.stop(grace).await;
+        self.connector.close().await;
+        finished
     }
 
     pub fn names(&self) -> Names {
@@ -59,7 +72,14 @@ impl Bus {
     ) -> Self {
         let bus = Bus::new(settings.clone());
         let declarer = bus.clone();
-        tokio::spawn(async move { declarer.declare_until_done().await });
+        let stopping = bus.stop.subscribe();
+        tokio::spawn(async move {
+            let mut stopping = stopping;
+            tokio::select! {
+                () = declarer.declare_until_done() => {}
+                () = stopping.wait() => {}
+            }
+        });
         Relay::new(&bus, platform.pg.clone(), common.database_url.clone()).spawn();
         bus
     }
@@ -77,8 +97,9 @@ impl Bus {
         let mut backoff = std::time::Duration::from_millis(200);
         loop {
             let attempt = async {
-                let chan = self.connector.channel().await?;
-                topology::declare_consumer(&chan, &self.settings, &self.consumed_types()).await?;
+                let chan =
+                    topology::declare_on(&self.connector, &self.settings, &self.consumed_types())
+                        .await?;
                 let _ = chan.close(200, "declared".into()).await;
                 Ok::<_, connection::BusError>(())
             };
@@ -110,7 +131,10 @@ impl Bus {
         self.connector.close().await;
     }
 
-    /// `/ready`'s `bus` entry: connects when not connected (bounded by a short timeout).
+    /// `/ready`'s `bus` entry. Informational: the outbox buffers events while the broker is
+    /// away, so a broker blip must not take every pod out of the load balancer. It reports the
+    /// connection as last seen (never waits on the broker); `bus_broker_connected` and the alert
+    /// rules in `deploy/monitoring/` carry the signal.
     pub fn readiness(&self) -> Arc<dyn ReadinessCheck> {
         Arc::new(BusReady(self.connector.clone()))
     }
@@ -122,7 +146,12 @@ impl ReadinessCheck for BusReady {
     fn name(&self) -> &'static str {
         "bus"
     }
+    fn required(&self) -> bool {
+        false
+    }
     fn check(&self) -> BoxFuture<'_, bool> {
-        Box::pin(async move { self.0.ensure_connected().await.is_ok() })
+        Box::pin(
+            async move { self.0.peek_connected() && self.0.health().topology_mismatch().is_none() },
+        )
     }
 }

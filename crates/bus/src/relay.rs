@@ -30,6 +30,7 @@ pub struct Relay {
     pool: PgPool,
     /// The database URL for the LISTEN connection (a pooled one cannot hold LISTEN).
     listen_url: secrecy::SecretString,
+    stop: std::sync::Arc<crate::Shutdown>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -59,15 +60,18 @@ impl Relay {
             connector: bus.connector.clone(),
             pool,
             listen_url,
+            stop: bus.stop.clone(),
         }
     }
 
-    /// Runs until the task is dropped.
+    /// Runs until the bus shuts down (after a last flush of what is due) or the task is dropped.
     pub fn spawn(self) -> tokio::task::JoinHandle<()> {
-        tokio::spawn(self.run())
+        let stop = self.stop.clone();
+        let stopping = stop.subscribe();
+        stop.spawn(self.run(stopping))
     }
 
-    async fn run(self) {
+    async fn run(self, mut stopping: crate::shutdown::Stopping) {
         let wake = std::sync::Arc::new(Notify::new());
         // Aborted with the relay: the listener lives exactly as long as this future.
         let _listener = AbortOnDrop(tokio::spawn(listen(
@@ -80,6 +84,10 @@ impl Relay {
         let mut last_prune = Instant::now() - Duration::from_secs(3600);
         let mut last_lag = Instant::now() - Duration::from_secs(3600);
         loop {
+            if stopping.is_set() {
+                self.flush(chan.as_ref()).await;
+                return;
+            }
             if chan.as_ref().is_none_or(|c| !c.status().connected()) {
                 match self.open_channel().await {
                     Ok(c) => {
@@ -87,8 +95,16 @@ impl Relay {
                         backoff = Duration::from_millis(100);
                     }
                     Err(e) => {
-                        tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "relay cannot reach the broker");
-                        tokio::time::sleep(backoff).await;
+                        tracing::warn!(error = %e, retry_in_ms = u64::try_from(backoff.as_millis()).unwrap_or(u64::MAX), "relay cannot reach the broker");
+                        // The backlog grows exactly while the broker is away: keep measuring it.
+                        if last_lag.elapsed() > Duration::from_secs(1) {
+                            self.record_lag().await;
+                            last_lag = Instant::now();
+                        }
+                        tokio::select! {
+                            () = tokio::time::sleep(backoff) => {}
+                            () = stopping.wait() => {}
+                        }
                         backoff = (backoff * 2).min(Duration::from_secs(5));
                         continue;
                     }
@@ -96,7 +112,9 @@ impl Relay {
             }
             let Some(c) = chan.as_ref() else { continue };
             match self.relay_batch(c).await {
-                Ok(n) if n as i64 >= self.settings.relay_batch => continue,
+                Ok(n) if i64::try_from(n).unwrap_or(i64::MAX) >= self.settings.relay_batch => {
+                    continue;
+                }
                 Ok(_) => {
                     // The relay polls every few milliseconds; the lag gauge needs no such rate.
                     if last_lag.elapsed() > Duration::from_secs(1) {
@@ -107,19 +125,58 @@ impl Relay {
                         self.prune().await;
                         last_prune = Instant::now();
                     }
-                    let _ = tokio::time::timeout(self.settings.relay_poll, wake.notified()).await;
+                    tokio::select! {
+                        _ = tokio::time::timeout(self.settings.relay_poll, wake.notified()) => {}
+                        () = stopping.wait() => {}
+                    }
                 }
                 Err(RelayError::Broker(e)) => {
                     tracing::warn!(error = %e, "relay lost the broker channel");
                     chan = None;
                 }
                 Err(RelayError::Db(e)) => {
-                    tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "relay cannot reach the database");
+                    tracing::warn!(error = %e, retry_in_ms = u64::try_from(backoff.as_millis()).unwrap_or(u64::MAX), "relay cannot reach the database");
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
             }
         }
+    }
+
+    /// Shutdown: publishes every row that is due now (batch after batch), then returns. Rows
+    /// backing off after a failure stay for the next relay.
+    async fn flush(&self, chan: Option<&Channel>) {
+        let opened;
+        let chan = match chan.filter(|c| c.status().connected()) {
+            Some(c) => c,
+            None => match self.open_channel().await {
+                Ok(c) => {
+                    opened = c;
+                    &opened
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "relay cannot flush: the broker is away; the outbox keeps the events");
+                    return;
+                }
+            },
+        };
+        let mut flushed = 0;
+        loop {
+            match self.relay_batch(chan).await {
+                Ok(n) => {
+                    flushed += n;
+                    if i64::try_from(n).unwrap_or(i64::MAX) < self.settings.relay_batch {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "relay flush stopped; the outbox keeps the rest");
+                    break;
+                }
+            }
+        }
+        self.record_lag().await;
+        tracing::info!(rows = flushed, "relay flushed the outbox and stopped");
     }
 
     async fn open_channel(&self) -> Result<Channel, BusError> {
@@ -253,26 +310,30 @@ impl Relay {
         .await
     }
 
+    /// The age of the oldest unsent row (`bus_outbox_lag_seconds`) and how many rows wait
+    /// (`bus_outbox_pending`): the backlog that grows while the broker is away.
     async fn record_lag(&self) {
         #[derive(QueryableByName)]
         struct Lag {
             #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Double>)]
             seconds: Option<f64>,
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            pending: i64,
         }
         let Ok(mut conn) = self.pool.get().await else {
             return;
         };
         let lag: QueryResult<Lag> = diesel::sql_query(
-            "SELECT extract(epoch FROM now() - created_at)::float8 AS seconds FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT 1",
+            "SELECT (SELECT extract(epoch FROM now() - created_at)::float8 FROM outbox
+                      WHERE published_at IS NULL ORDER BY id LIMIT 1) AS seconds,
+                    (SELECT count(*) FROM outbox WHERE published_at IS NULL) AS pending",
         )
         .get_result(&mut conn)
         .await;
-        let seconds = match lag {
-            Ok(l) => l.seconds.unwrap_or(0.0),
-            Err(diesel::result::Error::NotFound) => 0.0,
-            Err(_) => return,
-        };
-        metrics::gauge!("bus_outbox_lag_seconds").set(seconds);
+        let Ok(lag) = lag else { return };
+        metrics::gauge!("bus_outbox_lag_seconds").set(lag.seconds.unwrap_or(0.0));
+        #[allow(clippy::as_conversions)] // a row count as a gauge value
+        metrics::gauge!("bus_outbox_pending").set(lag.pending as f64);
     }
 
     async fn prune(&self) {

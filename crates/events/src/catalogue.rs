@@ -33,10 +33,14 @@ pub fn all() -> Vec<EventInfo> {
         info::<AppointmentBookedV1>(),
         info::<AppointmentRescheduledV1>(),
         info::<AppointmentCancelledV1>(),
+        info::<AppointmentCompletedV1>(),
+        info::<AppointmentMissedV1>(),
         info::<MessageDeliveredV1>(),
         info::<MessageFailedV1>(),
         info::<ContactOptedOutV1>(),
         info::<LeadScoredV1>(),
+        info::<VoiceMessageTakenV1>(),
+        info::<AppointmentReplyConfirmedV1>(),
     ]
 }
 
@@ -59,6 +63,11 @@ pub fn render_markdown() -> String {
          ```json\n{ \"id\": \"uuid\", \"type\": \"appointment.booked.v1\", \"org_id\": \"uuid\",\n  \
          \"occurred_at\": \"RFC 3339\", \"traceparent\": \"W3C\", \"payload\": { } }\n```\n\n\
          Consumers ignore unknown payload fields; removing or retyping a field is a new version.\n\n\
+         Delivery is at least once and not in order. `appointment.*` payloads carry the \
+         appointment's `version` (1 when booked, +1 on every change): apply an event only when its \
+         version is higher than the one you stored (`events::should_apply`, or the one-statement \
+         SQL `events::ordering::UPSERT_IF_NEWER_SQL`), so two reschedules delivered newest first \
+         leave the newest time.\n\n\
          | event | producer | consumers |\n|---|---|---|\n",
     );
     let events = all();

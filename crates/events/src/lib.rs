@@ -5,6 +5,7 @@
 //! Events carry the minimum personal data (a caller's number and name, never a transcript).
 
 pub mod catalogue;
+pub mod ordering;
 pub mod payloads;
 
 use chrono::{DateTime, Utc};
@@ -12,6 +13,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+pub use ordering::should_apply;
 pub use payloads::*;
 
 /// One event contract: its type string, who produces it and who consumes it.

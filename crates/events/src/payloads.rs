@@ -29,8 +29,9 @@ pub struct OrgCreatedV1 {
 impl Event for OrgCreatedV1 {
     const TYPE: &'static str = "org.created.v1";
     const PRODUCER: &'static str = "auth";
-    const CONSUMERS: &'static [&'static str] = &["calendar", "voice-webhook", "messaging"];
-    const DESCRIPTION: &'static str = "An organization signed up: calendar seeds services and hours, voice-webhook a default agent, messaging default templates.";
+    const CONSUMERS: &'static [&'static str] =
+        &["calendar", "voice-webhook", "messaging", "lead-scoring"];
+    const DESCRIPTION: &'static str = "An organization signed up: calendar seeds services and hours, voice-webhook a default agent, messaging default templates, lead-scoring notes the clinic's time zone (after-hours calls).";
     fn example() -> Self {
         OrgCreatedV1 {
             name: "Bright Smile Dental".into(),
@@ -96,7 +97,48 @@ impl Event for CallStartedV1 {
     }
 }
 
-/// The end-of-call report arrived. No transcript or summary text: those stay in voice-webhook.
+/// What Vapi's end-of-call analysis said about a call (`analysisPlan.structuredDataPlan` with the
+/// schema voice-webhook sends, plus `analysis.summary`). Every field is optional and loosely typed
+/// on purpose: it is an LLM's extraction, and a consumer must never reject a call because one
+/// field came back odd. Never the transcript.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct CallAnalysisV1 {
+    /// `book`, `reschedule`, `cancel`, `price_question`, `insurance_question`, `emergency` or
+    /// `other` (anything else is treated as unknown).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intent: Option<String>,
+    /// The service the caller asked about, in the caller's words or the clinic's catalogue name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_of_interest: Option<String>,
+    /// A price the agent quoted on the call (major units, e.g. 3200.0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quoted_price: Option<f64>,
+    /// ISO 4217 code of `quoted_price`, e.g. `USD`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
+    /// `low`, `normal`, `high` or `emergency`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub urgency: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_patient: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub insurance_mentioned: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback_requested: Option<bool>,
+    /// The caller meant to reach someone else.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wrong_number: Option<bool>,
+    /// `positive`, `neutral` or `negative`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sentiment: Option<String>,
+    /// Vapi's `analysis.summary` (a few sentences; personal data, handled like a name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
+}
+
+/// The end-of-call report arrived. Never the transcript: it stays (encrypted) in voice-webhook.
+/// `analysis` (added compatibly: absent from older messages) carries Vapi's structured data and
+/// summary when the assistant asked for them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CallEndedV1 {
     pub call_id: Uuid,
@@ -114,6 +156,9 @@ pub struct CallEndedV1 {
     pub booked: bool,
     /// Vapi's success evaluation, when configured.
     pub success_evaluation: Option<String>,
+    /// Vapi's end-of-call analysis, when present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysis: Option<CallAnalysisV1>,
 }
 
 impl Event for CallEndedV1 {
@@ -135,6 +180,19 @@ impl Event for CallEndedV1 {
             ended_reason: "customer-ended-call".into(),
             booked: true,
             success_evaluation: Some("true".into()),
+            analysis: Some(CallAnalysisV1 {
+                intent: Some("book".into()),
+                service_of_interest: Some("Cleaning".into()),
+                quoted_price: Some(120.0),
+                currency: Some("USD".into()),
+                urgency: Some("normal".into()),
+                new_patient: Some(true),
+                insurance_mentioned: Some(false),
+                callback_requested: Some(false),
+                wrong_number: Some(false),
+                sentiment: Some("positive".into()),
+                summary: Some("New patient booked a cleaning for Monday afternoon.".into()),
+            }),
         }
     }
 }
@@ -162,6 +220,11 @@ pub struct AppointmentDetails {
     pub contact_phone: Option<String>,
     pub source: BookingSource,
     pub call_id: Option<Uuid>,
+    /// The appointment's version: 1 when booked, +1 on every change (monotonic per
+    /// appointment). Events may arrive out of order: apply one only when its version is higher
+    /// than the one you stored (`crate::ordering::should_apply`). 0 = sent before versions existed.
+    #[serde(default)]
+    pub version: i64,
 }
 
 fn example_details() -> AppointmentDetails {
@@ -176,6 +239,7 @@ fn example_details() -> AppointmentDetails {
         contact_phone: Some("+15550100123".into()),
         source: BookingSource::Voice,
         call_id: Some(id(2)),
+        version: 1,
     }
 }
 
@@ -212,7 +276,10 @@ impl Event for AppointmentRescheduledV1 {
     const DESCRIPTION: &'static str = "An appointment moved to a new time (same appointment id).";
     fn example() -> Self {
         AppointmentRescheduledV1 {
-            appointment: example_details(),
+            appointment: AppointmentDetails {
+                version: 2,
+                ..example_details()
+            },
             previous_starts_at: t("2026-11-23T15:00:00Z"),
             previous_ends_at: t("2026-11-23T15:30:00Z"),
         }
@@ -235,9 +302,60 @@ impl Event for AppointmentCancelledV1 {
         "An appointment was cancelled (the row stays, with its reason).";
     fn example() -> Self {
         AppointmentCancelledV1 {
-            appointment: example_details(),
+            appointment: AppointmentDetails {
+                version: 3,
+                ..example_details()
+            },
             reason: Some("patient request".into()),
             cancelled_at: t("2026-11-23T09:12:00Z"),
+        }
+    }
+}
+
+/// The patient came: staff recorded the appointment as completed (`POST …/complete`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AppointmentCompletedV1 {
+    #[serde(flatten)]
+    pub appointment: AppointmentDetails,
+    pub recorded_at: DateTime<Utc>,
+}
+
+impl Event for AppointmentCompletedV1 {
+    const TYPE: &'static str = "appointment.completed.v1";
+    const PRODUCER: &'static str = "calendar";
+    const CONSUMERS: &'static [&'static str] = &["lead-scoring"];
+    const DESCRIPTION: &'static str = "The patient came (staff recorded the appointment completed): lead-scoring counts a kept appointment and moves the lead to won.";
+    fn example() -> Self {
+        AppointmentCompletedV1 {
+            appointment: AppointmentDetails {
+                version: 2,
+                ..example_details()
+            },
+            recorded_at: t("2026-11-24T15:40:00Z"),
+        }
+    }
+}
+
+/// The patient did not come: staff recorded a no-show (`POST …/no-show`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AppointmentMissedV1 {
+    #[serde(flatten)]
+    pub appointment: AppointmentDetails,
+    pub recorded_at: DateTime<Utc>,
+}
+
+impl Event for AppointmentMissedV1 {
+    const TYPE: &'static str = "appointment.missed.v1";
+    const PRODUCER: &'static str = "calendar";
+    const CONSUMERS: &'static [&'static str] = &["lead-scoring"];
+    const DESCRIPTION: &'static str = "The patient did not come (staff recorded a no-show): lead-scoring counts it in the no-show history.";
+    fn example() -> Self {
+        AppointmentMissedV1 {
+            appointment: AppointmentDetails {
+                version: 2,
+                ..example_details()
+            },
+            recorded_at: t("2026-11-24T15:40:00Z"),
         }
     }
 }
@@ -347,6 +465,13 @@ pub struct LeadScoredV1 {
     /// Short machine-readable reasons, e.g. `booked_on_call`, `asked_about_price`.
     pub reasons: Vec<String>,
     pub call_id: Option<Uuid>,
+    /// The next best action: `call_back_now`, `send_booking_link`, `nurture_7d` or `none`
+    /// (added compatibly: absent from older messages).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_action: Option<String>,
+    /// The scoring model that produced the score, e.g. `v1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_version: Option<String>,
 }
 
 impl Event for LeadScoredV1 {
@@ -364,6 +489,60 @@ impl Event for LeadScoredV1 {
             tier: LeadTier::Hot,
             reasons: vec!["booked_on_call".into(), "new_patient".into()],
             call_id: Some(id(2)),
+            next_action: Some("none".into()),
+            model_version: Some("v1".into()),
+        }
+    }
+}
+
+/// The voice agent took a message for the clinic's staff (`take_message`). The text itself stays
+/// sealed in voice (staff read it in the inbox, `GET /api/voice/messages`, where each read is in
+/// the PHI access log); the event says only who to call back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VoiceMessageTakenV1 {
+    pub message_id: Uuid,
+    pub call_id: Option<Uuid>,
+    /// E.164 number to call back (the caller's).
+    pub callback_number: Option<String>,
+    pub caller_name: Option<String>,
+    pub taken_at: DateTime<Utc>,
+}
+
+impl Event for VoiceMessageTakenV1 {
+    const TYPE: &'static str = "voice.message_taken.v1";
+    const PRODUCER: &'static str = "voice-webhook";
+    const CONSUMERS: &'static [&'static str] = &["messaging", "lead-scoring"];
+    const DESCRIPTION: &'static str = "The voice agent took a message for the staff: messaging alerts the staff (the text stays in voice's inbox), lead-scoring counts the contact.";
+    fn example() -> Self {
+        VoiceMessageTakenV1 {
+            message_id: id(8),
+            call_id: Some(id(2)),
+            callback_number: Some("+15550100123".into()),
+            caller_name: Some("Jordan Lee".into()),
+            taken_at: t("2026-11-22T14:26:00Z"),
+        }
+    }
+}
+
+/// A patient replied `C` (or `CONFIRM`) to a text about their appointment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AppointmentReplyConfirmedV1 {
+    pub appointment_id: Uuid,
+    /// The inbound message that confirmed (messaging's id).
+    pub message_id: Uuid,
+    pub replied_at: DateTime<Utc>,
+}
+
+impl Event for AppointmentReplyConfirmedV1 {
+    const TYPE: &'static str = "appointment.reply_confirmed.v1";
+    const PRODUCER: &'static str = "messaging";
+    const CONSUMERS: &'static [&'static str] = &["calendar"];
+    const DESCRIPTION: &'static str = "A patient replied C to a confirmation or reminder: calendar marks a booked, upcoming appointment confirmed.";
+    fn example() -> Self {
+        AppointmentReplyConfirmedV1 {
+            appointment_id: id(4),
+            message_id: id(8),
+            replied_at: t("2026-11-23T15:02:00Z"),
         }
     }
 }

@@ -2,7 +2,8 @@
 //! the real servers. Measures sustained end-to-end events/s and the commit-to-handler latency
 //! distribution at a fixed rate; writes `bench/results/bus.json`.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark: fail loudly
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a benchmark: fail loudly
+#![allow(clippy::as_conversions)] // measurement arithmetic: event counts and durations to f64
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

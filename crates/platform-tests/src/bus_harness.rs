@@ -11,7 +11,7 @@ use bus::{Bus, BusSettings, Consumer, HandlerError, Relay};
 use diesel::sql_types::{BigInt, Nullable, Text, Uuid as SqlUuid};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use events::CallEndedV1;
-use servicekit::cli::Service;
+use runtime::Service;
 use servicekit::{CommonSettings, SecretString};
 use tenancy::{Db, OrgId};
 use testkit::TestDb;
@@ -26,6 +26,12 @@ pub struct Behaviour {
     pub always_fail: AtomicBool,
     /// Events that fail every time (others succeed).
     pub poisoned: Mutex<std::collections::HashSet<Uuid>>,
+    /// Events whose handler panics every time.
+    pub panicking: Mutex<std::collections::HashSet<Uuid>>,
+    /// The handler takes this long before it writes (an in-flight handler at shutdown).
+    pub slow: Mutex<Option<Duration>>,
+    /// The error text of `always_fail` (default: "scoring backend unavailable (test)").
+    pub error_text: Mutex<Option<String>>,
     /// Attempt times per event id.
     pub attempts: Mutex<HashMap<Uuid, Vec<Instant>>>,
 }
@@ -35,6 +41,7 @@ pub struct Options {
     pub retry_delays_ms: &'static str,
     pub start_consumer: bool,
     pub start_relay: bool,
+    pub relay_poll_ms: &'static str,
 }
 
 impl Default for Options {
@@ -44,6 +51,7 @@ impl Default for Options {
             retry_delays_ms: "200,400",
             start_consumer: true,
             start_relay: true,
+            relay_poll_ms: "25",
         }
     }
 }
@@ -62,13 +70,22 @@ pub fn settings(
     amqp_url: &str,
     retry_delays_ms: &str,
 ) -> (CommonSettings, BusSettings) {
+    settings_with(db, amqp_url, retry_delays_ms, "25")
+}
+
+pub fn settings_with(
+    db: &TestDb,
+    amqp_url: &str,
+    retry_delays_ms: &str,
+    relay_poll_ms: &str,
+) -> (CommonSettings, BusSettings) {
     let prefix = format!("{}.", testkit::unique_name("bus"));
     let env: HashMap<&str, String> = HashMap::from([
         ("DATABASE_URL", db.service_url()),
         ("AMQP_URL", amqp_url.to_string()),
         ("BUS_PREFIX", prefix),
         ("BUS_RETRY_DELAYS_MS", retry_delays_ms.to_string()),
-        ("BUS_RELAY_POLL_MS", "25".to_string()),
+        ("BUS_RELAY_POLL_MS", relay_poll_ms.to_string()),
         ("DB_POOL_SIZE", "12".to_string()),
     ]);
     let common =
@@ -95,7 +112,12 @@ impl Harness {
             )
             .await
             .unwrap();
-        let (common, bus_settings) = settings(&db, &opts.amqp_url, opts.retry_delays_ms);
+        let (common, bus_settings) = settings_with(
+            &db,
+            &opts.amqp_url,
+            opts.retry_delays_ms,
+            opts.relay_poll_ms,
+        );
         let pool = servicekit::db::pg_pool(&common.database_url, common.db_pool_size).unwrap();
         let tenant_db = Db::new(pool.clone());
         let bus = Bus::new(bus_settings);
@@ -135,9 +157,14 @@ impl Harness {
     /// lead-scoring's consumer of `call.ended.v1` with the test handler, on a pool of its own
     /// (the writers of a test must not starve it, nor it them).
     pub fn consumer(&self) -> Consumer {
+        self.consumer_on(&self.bus)
+    }
+
+    /// The test consumer on another `Bus` (other settings, or one shut down on its own).
+    pub fn consumer_on(&self, bus: &Bus) -> Consumer {
         let behaviour = self.behaviour.clone();
         let pool = servicekit::db::pg_pool(&SecretString::from(self.db.service_url()), 8).unwrap();
-        Consumer::new(&self.bus, Db::new(pool)).on::<CallEndedV1, _>(move |conn, env| {
+        Consumer::new(bus, Db::new(pool)).on::<CallEndedV1, _>(move |conn, env| {
             let behaviour = behaviour.clone();
             Box::pin(async move {
                 let n = {
@@ -146,6 +173,13 @@ impl Harness {
                     v.push(Instant::now());
                     v.len() as u32
                 };
+                if behaviour.panicking.lock().unwrap().contains(&env.id) {
+                    panic!("handler bug on event {} (test)", env.id);
+                }
+                let slow = *behaviour.slow.lock().unwrap();
+                if let Some(pause) = slow {
+                    tokio::time::sleep(pause).await;
+                }
                 if behaviour.poisoned.lock().unwrap().contains(&env.id) {
                     // Write first, then fail: the savepoint must undo this row.
                     diesel::sql_query("INSERT INTO effects (org_id, event_id) VALUES ($1, $2)")
@@ -156,7 +190,9 @@ impl Harness {
                     return Err(HandlerError::Failed(anyhow::anyhow!("poisoned event (test)")));
                 }
                 if AtomicBool::load(&behaviour.always_fail, Ordering::SeqCst) {
-                    return Err(HandlerError::Failed(anyhow::anyhow!("scoring backend unavailable (test)")));
+                    let text = behaviour.error_text.lock().unwrap().clone();
+                    let text = text.unwrap_or_else(|| "scoring backend unavailable (test)".into());
+                    return Err(HandlerError::Failed(anyhow::anyhow!(text)));
                 }
                 if n <= AtomicU32::load(&behaviour.fail_first, Ordering::SeqCst) {
                     return Err(HandlerError::Failed(anyhow::anyhow!("transient failure {n} (test)")));

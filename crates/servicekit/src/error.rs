@@ -2,8 +2,11 @@
 //! a stable `code` and the trace id; `detail` only for 4xx (a 5xx never carries internal detail,
 //! its cause is logged instead). Pool or broker unavailable is a 503.
 
+#[cfg(feature = "http")]
 use actix_web::http::StatusCode;
+#[cfg(feature = "http")]
 use actix_web::http::header::{self, HeaderValue};
+#[cfg(feature = "http")]
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::{Map, Value, json};
 
@@ -102,9 +105,28 @@ impl ApiError {
         }
     }
 
+    /// The HTTP status this error answers with.
+    pub fn status(&self) -> u16 {
+        match self {
+            ApiError::BadRequest { .. } => 400,
+            ApiError::Unauthorized { .. } => 401,
+            ApiError::Forbidden { .. } => 403,
+            ApiError::NotFound { .. } => 404,
+            ApiError::MethodNotAllowed => 405,
+            ApiError::Conflict { .. } => 409,
+            ApiError::PayloadTooLarge { .. } => 413,
+            ApiError::UnsupportedMediaType { .. } => 415,
+            ApiError::Unprocessable { .. } => 422,
+            ApiError::TooManyRequests { .. } => 429,
+            ApiError::Unavailable { .. } => 503,
+            ApiError::Internal(_) => 500,
+        }
+    }
+
     /// The problem document (without the trace id, which is added when responding).
     pub fn problem(&self) -> Map<String, Value> {
-        let status = self.status_code();
+        let status = http::StatusCode::from_u16(self.status())
+            .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
         let mut body = Map::new();
         body.insert(
             "type".into(),
@@ -139,22 +161,10 @@ impl ApiError {
     }
 }
 
+#[cfg(feature = "http")]
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
-        match self {
-            ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
-            ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
-            ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
-            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Conflict { .. } => StatusCode::CONFLICT,
-            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
+        StatusCode::from_u16(self.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 
     fn error_response(&self) -> HttpResponse {
@@ -198,6 +208,7 @@ impl ResponseError for ApiError {
     }
 }
 
+#[cfg(feature = "http")]
 /// A problem+json response for a bare status produced outside our handlers (actix's own 405, a
 /// 404 from a resource without a matching route, …), so no response leaves without a body.
 pub fn bare_problem(status: StatusCode) -> HttpResponse {

@@ -20,6 +20,9 @@ use crate::telemetry::TraceparentRoot;
 pub struct HttpServerHandle {
     pub port: u16,
     pub server: Server,
+    /// Run, in order, after the server has stopped (SIGTERM: actix drains the requests in flight
+    /// first): the bus stops its consumers and flushes its relay here.
+    pub after_stop: Vec<futures_util::future::BoxFuture<'static, ()>>,
 }
 
 /// Binds `host:port` (port 0 picks a free one) and builds the server; `configure` adds the
@@ -58,7 +61,11 @@ where
     .listen(listener)?
     .run();
     tracing::info!(service, port, "http server listening");
-    Ok(HttpServerHandle { port, server })
+    Ok(HttpServerHandle {
+        port,
+        server,
+        after_stop: Vec::new(),
+    })
 }
 
 fn is_canonical(path: &str) -> bool {

@@ -2,16 +2,19 @@
 //! errors, /health /ready /metrics /openapi.json, Postgres + Redis pools, AES-256-GCM field
 //! encryption and log redaction.
 
-pub mod cli;
 pub mod config;
 pub mod crypto;
 pub mod cursor;
 pub mod db;
 pub mod error;
+#[cfg(feature = "http")]
 pub mod http;
+#[cfg(feature = "http")]
 pub mod json;
 pub mod migrate;
+pub mod openapi;
 pub mod ops;
+pub mod page;
 pub mod redact;
 pub mod telemetry;
 
@@ -21,6 +24,7 @@ pub use secrecy::{ExposeSecret, SecretString};
 
 pub use config::{CommonSettings, ServiceInfo};
 pub use error::ApiError;
+#[cfg(feature = "http")]
 pub use json::Json;
 
 /// The shared infrastructure handles of one service process.

@@ -4,7 +4,20 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// Roles inside an org, from most to least privileged.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+    diesel::AsExpression,
+    diesel::FromSqlRow,
+)]
+#[diesel(sql_type = diesel::sql_types::Text)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Owner,
@@ -14,6 +27,27 @@ pub enum Role {
 }
 
 impl Role {
+    /// The lowercase name (as in tokens and in `role` text columns).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Admin => "admin",
+            Role::Staff => "staff",
+            Role::Viewer => "viewer",
+        }
+    }
+
+    /// The role a lowercase name stands for.
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "owner" => Some(Role::Owner),
+            "admin" => Some(Role::Admin),
+            "staff" => Some(Role::Staff),
+            "viewer" => Some(Role::Viewer),
+            _ => None,
+        }
+    }
+
     fn rank(self) -> u8 {
         match self {
             Role::Owner => 4,
@@ -26,6 +60,37 @@ impl Role {
     /// True when this role has at least the privileges of `required`.
     pub fn at_least(self, required: Role) -> bool {
         self.rank() >= required.rank()
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+// A `role` text column reads and writes as the enum; an unknown name is a read error.
+impl diesel::serialize::ToSql<diesel::sql_types::Text, diesel::pg::Pg> for Role {
+    fn to_sql<'b>(
+        &'b self,
+        out: &mut diesel::serialize::Output<'b, '_, diesel::pg::Pg>,
+    ) -> diesel::serialize::Result {
+        <str as diesel::serialize::ToSql<diesel::sql_types::Text, diesel::pg::Pg>>::to_sql(
+            self.as_str(),
+            out,
+        )
+    }
+}
+
+impl diesel::deserialize::FromSql<diesel::sql_types::Text, diesel::pg::Pg> for Role {
+    fn from_sql(
+        bytes: <diesel::pg::Pg as diesel::backend::Backend>::RawValue<'_>,
+    ) -> diesel::deserialize::Result<Self> {
+        let s = <String as diesel::deserialize::FromSql<
+            diesel::sql_types::Text,
+            diesel::pg::Pg,
+        >>::from_sql(bytes)?;
+        Role::parse(&s).ok_or_else(|| format!("unknown role {s:?}").into())
     }
 }
 
@@ -49,7 +114,8 @@ pub struct AppMetadata {
     pub org_id: Option<Uuid>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub org_role: Option<Role>,
-    /// The org requires MFA: tenant endpoints refuse `aal1` tokens with 403 `mfa_required`.
+    /// The org requires MFA, or the user enrolled a factor: tenant endpoints refuse `aal1`
+    /// tokens with 403 `mfa_required`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub mfa_required: bool,
 }

@@ -38,6 +38,13 @@ impl AuthState {
     }
 }
 
+/// How old the newest authentication of a token may be for a sensitive operation (auth's
+/// `AUTH_STEP_UP_MAX_AGE_SECS` default).
+pub const STEP_UP_MAX_AGE_SECS: i64 = 600;
+
+/// `amr` methods that are a second factor (as auth writes them).
+const MFA_METHODS: [&str; 3] = ["totp", "mfa/recovery_code", "recovery"];
+
 /// The verified caller of a tenant endpoint.
 #[derive(Debug, Clone)]
 pub struct Tenant {
@@ -78,6 +85,34 @@ impl Tenant {
                 "insufficient_role",
                 format!("this action needs the {required:?} role or higher").to_lowercase(),
             ))
+        }
+    }
+
+    /// Step-up for sensitive operations outside auth (credential changes: a Vapi webhook secret,
+    /// a Google connection, a Twilio account): the token's newest authentication must be within
+    /// [`STEP_UP_MAX_AGE_SECS`] — for an `aal2` token its newest second factor (ADR 0010). An
+    /// enrolled user's `aal1` token never gets here (`mfa_required`). Refreshing does not renew
+    /// it: `amr` keeps the sign-in times. 403 `reauthentication_needed` otherwise.
+    pub fn require_recent_auth(&self) -> Result<(), ApiError> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+            .unwrap_or(0);
+        let newest = self
+            .claims
+            .amr
+            .iter()
+            .filter(|e| self.aal != Aal::Aal2 || MFA_METHODS.contains(&e.method.as_str()))
+            .map(|e| e.timestamp)
+            .max();
+        match newest {
+            Some(t) if t >= now.saturating_sub(STEP_UP_MAX_AGE_SECS) => Ok(()),
+            _ => Err(ApiError::forbidden(
+                "reauthentication_needed",
+                format!(
+                    "this needs a recent sign-in: verify your factor again (or re-enter your password) and retry within {STEP_UP_MAX_AGE_SECS} seconds"
+                ),
+            )),
         }
     }
 
@@ -213,5 +248,78 @@ impl FromRequest for ServiceCaller {
                 )),
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::claims::{AmrEntry, AppMetadata, Audience};
+
+    fn tenant(aal: Aal, amr: &[(&str, i64)]) -> Tenant {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_secs()).unwrap_or(0))
+            .unwrap_or(0);
+        let claims = Claims {
+            sub: UserId::new_random().to_string(),
+            aud: Audience::One("authenticated".into()),
+            iss: "test".into(),
+            exp: now + 900,
+            iat: now,
+            nbf: None,
+            session_id: Some(SessionId::new_random().as_uuid()),
+            aal: Some(aal),
+            amr: amr
+                .iter()
+                .map(|(m, ago)| AmrEntry {
+                    method: (*m).into(),
+                    timestamp: now - ago,
+                })
+                .collect(),
+            email: None,
+            role: Some("authenticated".into()),
+            app_metadata: AppMetadata {
+                org_id: Some(OrgId::new_random().as_uuid()),
+                org_role: Some(Role::Admin),
+                mfa_required: false,
+            },
+        };
+        Tenant::from_claims(claims).unwrap()
+    }
+
+    fn code(r: Result<(), ApiError>) -> Option<String> {
+        r.err().map(|e| e.code().to_string())
+    }
+
+    #[test]
+    fn a_credential_change_needs_a_sign_in_within_ten_minutes() {
+        assert_eq!(
+            code(tenant(Aal::Aal1, &[("password", 30)]).require_recent_auth()),
+            None
+        );
+        assert_eq!(
+            code(tenant(Aal::Aal1, &[("password", 660)]).require_recent_auth()).as_deref(),
+            Some("reauthentication_needed")
+        );
+        // No authentication time at all is not recent.
+        assert_eq!(
+            code(tenant(Aal::Aal1, &[]).require_recent_auth()).as_deref(),
+            Some("reauthentication_needed")
+        );
+    }
+
+    #[test]
+    fn an_aal2_token_counts_only_its_second_factor() {
+        // A fresh password step-up does not renew an enrolled user's second factor.
+        assert_eq!(
+            code(tenant(Aal::Aal2, &[("password", 5), ("totp", 700)]).require_recent_auth())
+                .as_deref(),
+            Some("reauthentication_needed")
+        );
+        assert_eq!(
+            code(tenant(Aal::Aal2, &[("password", 900), ("totp", 60)]).require_recent_auth()),
+            None
+        );
     }
 }

@@ -29,7 +29,7 @@ pub fn bucket(key: &str, org: Uuid) -> u8 {
     input.extend_from_slice(org.as_bytes());
     let d = ring::digest::digest(&ring::digest::SHA256, &input);
     let n = u32::from_be_bytes([d.as_ref()[0], d.as_ref()[1], d.as_ref()[2], d.as_ref()[3]]);
-    (n % 100) as u8
+    u8::try_from(n % 100).unwrap_or(u8::MAX) // n % 100 < 100 always fits
 }
 
 /// Effective value: the org's override, else on for orgs inside the rollout, else the default.

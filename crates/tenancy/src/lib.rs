@@ -3,15 +3,16 @@
 //! and the tenant-scoped database transaction that sets `app.org_id` for row-level security.
 
 pub mod claims;
+#[cfg(feature = "http")]
 pub mod extract;
 pub mod flags;
 pub mod ids;
 pub mod revocation;
-pub mod server;
 pub mod tx;
 pub mod verifier;
 
 pub use claims::{Aal, AppMetadata, Claims, Role};
+#[cfg(feature = "http")]
 pub use extract::{Aal1Tenant, AuthState, ServiceCaller, Tenant};
 pub use ids::{OrgId, SessionId, UserId};
 pub use revocation::Revocations;

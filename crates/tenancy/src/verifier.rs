@@ -170,7 +170,7 @@ impl JwtVerifier {
         let v = self.verified.lock().ok()?;
         let (claims, aud) = v.get(token)?;
         let now = chrono_now();
-        let leeway = self.settings.leeway.as_secs() as i64;
+        let leeway = i64::try_from(self.settings.leeway.as_secs()).unwrap_or(i64::MAX);
         let fresh = aud == aud_key
             && claims.exp + leeway > now
             && claims.nbf.is_none_or(|nbf| nbf - leeway <= now);
@@ -314,7 +314,7 @@ impl JwtVerifier {
 fn chrono_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 fn is_asymmetric(a: Algorithm) -> bool {

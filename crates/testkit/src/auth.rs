@@ -7,7 +7,7 @@ use chrono::Utc;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use ring::signature::{Ed25519KeyPair, KeyPair as _};
 use serde_json::json;
-use tenancy::claims::{Aal, AppMetadata, Audience, Claims, Role};
+use tenancy::claims::{Aal, AmrEntry, AppMetadata, Audience, Claims, Role};
 use tenancy::{OrgId, SessionId, UserId};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -82,7 +82,10 @@ impl TestAuth {
             nbf: None,
             session_id: Some(SessionId::new_random().as_uuid()),
             aal: Some(Aal::Aal1),
-            amr: vec![],
+            amr: vec![AmrEntry {
+                method: "password".into(),
+                timestamp: now,
+            }],
             email: Some("user@example.test".into()),
             role: Some("authenticated".into()),
             app_metadata: AppMetadata {
@@ -118,6 +121,16 @@ impl TestAuth {
     /// A valid access token for a user of `org` with `role`.
     pub fn token(&self, org: OrgId, role: Role) -> String {
         self.sign(&self.user_claims(org, role))
+    }
+
+    /// A valid access token whose sign-in is `age_secs` old (step-up checks refuse it past
+    /// `tenancy::extract::STEP_UP_MAX_AGE_SECS`).
+    pub fn token_signed_in_ago(&self, org: OrgId, role: Role, age_secs: i64) -> String {
+        let mut c = self.user_claims(org, role);
+        for e in &mut c.amr {
+            e.timestamp -= age_secs;
+        }
+        self.sign(&c)
     }
 
     pub fn service_token(&self, name: &str) -> String {

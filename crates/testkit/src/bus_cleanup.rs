@@ -12,9 +12,11 @@ const SERVICES: [&str; 5] = [
     "lead-scoring",
 ];
 
-/// Deletes everything a service could have declared under `prefix` (unknown names are ignored).
-pub fn delete_prefixed(prefix: &str) {
+/// Deletes everything a service could have declared under `prefix` (unknown names are ignored);
+/// retry queues are named by their delay (`<q>.retry.<ms>ms`), hence `retry_delays_ms`.
+pub fn delete_prefixed(prefix: &str, retry_delays_ms: &[u64]) {
     let prefix = prefix.to_string();
+    let retry_delays_ms = retry_delays_ms.to_vec();
     // Drop runs inside the test's runtime: do the async cleanup on a thread of its own.
     let _ = std::thread::spawn(move || {
         let Ok(rt) = tokio::runtime::Builder::new_current_thread()
@@ -32,13 +34,8 @@ pub fn delete_prefixed(prefix: &str) {
             };
             for svc in SERVICES {
                 let q = format!("{prefix}{svc}.events");
-                for name in [
-                    q.clone(),
-                    format!("{q}.dlq"),
-                    format!("{q}.retry.1"),
-                    format!("{q}.retry.2"),
-                    format!("{q}.retry.3"),
-                ] {
+                let retries = retry_delays_ms.iter().map(|ms| format!("{q}.retry.{ms}ms"));
+                for name in [q.clone(), format!("{q}.dlq")].into_iter().chain(retries) {
                     // A failed delete closes the channel: one channel per attempt.
                     if let Ok(chan) = conn.create_channel().await {
                         let _ = chan

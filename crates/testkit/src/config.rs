@@ -39,3 +39,29 @@ pub fn url_for(role: &str, database: &str) -> String {
 pub fn show_logs() -> bool {
     env("TEST_LOG", "0") == "1"
 }
+
+/// `OPENAPI_CONFORMANCE`: `enforce` (default), `report` or `off` (see `crate::conformance`).
+pub fn conformance_mode() -> String {
+    env("OPENAPI_CONFORMANCE", "enforce").to_ascii_lowercase()
+}
+
+/// The cargo target directory: `CARGO_TARGET_DIR`, else the one the test binary was built in
+/// (`<target>/<profile>/deps/<binary>`), else the workspace's `target/`.
+pub fn target_dir() -> std::path::PathBuf {
+    let set = env("CARGO_TARGET_DIR", "");
+    if !set.is_empty() {
+        return std::path::PathBuf::from(set);
+    }
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| {
+            exe.ancestors()
+                .find(|p| p.file_name().is_some_and(|n| n == "deps"))
+                .and_then(|deps| deps.parent()?.parent().map(std::path::Path::to_path_buf))
+        })
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../target")
+                .to_path_buf()
+        })
+}

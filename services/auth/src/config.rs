@@ -10,7 +10,7 @@ pub const INFO: ServiceInfo = ServiceInfo {
     default_port: 8081,
 };
 
-pub type Settings = bus::service::StandardSettings<AuthSettings>;
+pub type Settings = runtime::StandardSettings<AuthSettings>;
 
 /// A service client allowed the `client_credentials` grant (`AUTH_SERVICE_CLIENTS`).
 #[derive(Clone)]
@@ -43,9 +43,28 @@ pub struct AuthSettings {
     /// `name:secret,name:secret` — clients of the `client_credentials` grant.
     pub service_clients: Vec<ServiceClient>,
     /// argon2id cost (`AUTH_ARGON2_M_KIB` 19456, `AUTH_ARGON2_T` 2, `AUTH_ARGON2_P` 1: OWASP minimum).
+    /// Lower values are refused at start (the floor is m=19456 KiB with t=2, or m=47104 KiB with
+    /// t=1) unless `AUTH_ARGON2_BELOW_FLOOR=allow` says this is a test. A stored hash with a lower
+    /// cost than these settings is rehashed at the user's next successful login.
     pub argon2_m_kib: u32,
     pub argon2_t: u32,
     pub argon2_p: u32,
+    /// Password hashes computed at once (`AUTH_HASH_CONCURRENCY`, default: half the CPUs, at
+    /// least 1), requests
+    /// allowed to wait for one (`AUTH_HASH_QUEUE`, default 4 × the concurrency) and for how long
+    /// (`AUTH_HASH_QUEUE_WAIT_MS`, default 2000). Beyond that a request needing a hash is
+    /// answered 503 `hashing_busy` with `Retry-After` at once. Each argon2id hash holds
+    /// `argon2_m_kib` of memory, so hashing memory stays below concurrency × m.
+    pub hash_concurrency: usize,
+    pub hash_queue: usize,
+    pub hash_queue_wait: Duration,
+    /// Places of the hashing queue password logins may not take (`AUTH_HASH_RESERVED`, default
+    /// a quarter of the queue, at least 1 when there is a queue): kept for signups, password
+    /// changes and resets, step-up and recovery codes, so a login flood cannot starve them.
+    pub hash_reserved: usize,
+    /// How recent an authentication a sensitive operation needs (`AUTH_STEP_UP_MAX_AGE_SECS`,
+    /// default 600): older answers 403 `reauthentication_needed`.
+    pub step_up_max_age: Duration,
     /// Failed logins per account, and per IP, in `login_window` before 429
     /// (`AUTH_LOGIN_MAX_FAILURES` 5, `AUTH_IP_MAX_FAILURES` 50, `AUTH_LOGIN_WINDOW_SECS` 900).
     pub login_max_failures: u32,
@@ -53,6 +72,13 @@ pub struct AuthSettings {
     pub login_window: Duration,
     /// Signups per IP per hour (`AUTH_SIGNUP_PER_IP_PER_HOUR`, default 20).
     pub signup_per_ip_per_hour: u32,
+    /// Signup needs the mailed confirmation before the first login (`AUTH_SIGNUP_CONFIRM_EMAIL`,
+    /// default true). Then `POST /api/auth/signup` answers 201 with the user and no tokens, and
+    /// answers an already registered email exactly the same way (the owner gets an "account
+    /// exists" mail instead): signup does not tell who has an account. `false` (local runs
+    /// without SMTP, the demo) answers a new signup with its first token pair and a registered
+    /// email with 409 `email_taken` — enumerable, like GoTrue with autoconfirm on.
+    pub signup_confirm_email: bool,
     /// SSO sign-ins started (`GET /api/auth/authorize`) per IP in `authorize_window`
     /// (`AUTH_AUTHORIZE_PER_IP` 30, `AUTH_AUTHORIZE_WINDOW_SECS` 600): each one stores a flow in
     /// Redis for an unauthenticated caller.
@@ -85,6 +111,23 @@ pub struct AuthSettings {
     /// Where a sign-in may return to: URL prefixes, same origin and path prefix
     /// (`AUTH_REDIRECT_ALLOW_LIST`, comma-separated).
     pub redirect_allow_list: Vec<String>,
+    /// How often every auth instance rewrites revocation marks missing from Redis from the
+    /// sessions table (`AUTH_REVOCATION_SYNC_MS`, default 500: with the services' 250 ms
+    /// "not revoked" memory a lost mark is back in force within one second; ADR 0011). Keep it
+    /// at most 750 in production: larger values (up to 600000) exist so a test can watch the
+    /// retry path without the rewriter.
+    pub revocation_sync: Duration,
+    /// The cancel window of an org deletion (`AUTH_ORG_DELETION_GRACE_SECS`, default 72 h,
+    /// 1 s ..= 90 days): `DELETE /api/orgs/{id}` schedules, the worker deletes when it is due.
+    pub org_deletion_grace: Duration,
+    /// How often the deletion worker looks for due deletions (`AUTH_ORG_DELETION_POLL_SECS`,
+    /// default 30, 1..=3600).
+    pub org_deletion_poll: Duration,
+}
+
+/// A setting read as `u64` within bounds that fit a `u32`.
+fn small(n: u64) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 impl AuthSettings {
@@ -117,22 +160,73 @@ impl AuthSettings {
             300,
             365 * 86400,
         ));
-        let min_inactivity_secs = num("AUTH_MIN_INACTIVITY_SECS", 300, 1, 86400) as u32;
-        let argon2_m_kib = num("AUTH_ARGON2_M_KIB", 19456, 8, 1 << 21) as u32;
-        let argon2_t = num("AUTH_ARGON2_T", 2, 1, 20) as u32;
-        let argon2_p = num("AUTH_ARGON2_P", 1, 1, 16) as u32;
-        let login_max_failures = num("AUTH_LOGIN_MAX_FAILURES", 5, 1, 1000) as u32;
-        let ip_max_failures = num("AUTH_IP_MAX_FAILURES", 50, 1, 100_000) as u32;
+        let min_inactivity_secs = small(num("AUTH_MIN_INACTIVITY_SECS", 300, 1, 86400));
+        let argon2_m_kib = small(num("AUTH_ARGON2_M_KIB", 19456, 8, 1 << 21));
+        let argon2_t = small(num("AUTH_ARGON2_T", 2, 1, 20));
+        let argon2_p = small(num("AUTH_ARGON2_P", 1, 1, 16));
+        let below_floor_allowed = matches!(
+            lookup("AUTH_ARGON2_BELOW_FLOOR").as_deref().map(str::trim),
+            Some("allow")
+        );
+        let floor_error = (!below_floor_allowed
+            && !crate::domain::password::meets_floor(argon2_m_kib, argon2_t))
+        .then(|| {
+            format!(
+                "AUTH_ARGON2_M_KIB={argon2_m_kib} with AUTH_ARGON2_T={argon2_t} is below the OWASP floor (m=19456 KiB t=2, or m=47104 KiB t=1); set AUTH_ARGON2_BELOW_FLOOR=allow only in tests"
+            )
+        });
+        let cpus = std::thread::available_parallelism()
+            .map(std::num::NonZeroUsize::get)
+            .unwrap_or(2);
+        // Half the CPUs (at least one): hashing at full capacity must leave CPU for every other
+        // request (a refresh, a JWKS fetch) to stay fast.
+        let hash_concurrency = usize::try_from(num(
+            "AUTH_HASH_CONCURRENCY",
+            u64::try_from((cpus / 2).max(1)).unwrap_or(1),
+            1,
+            256,
+        ))
+        .unwrap_or(2);
+        let hash_queue = usize::try_from(num(
+            "AUTH_HASH_QUEUE",
+            u64::try_from(hash_concurrency.saturating_mul(4)).unwrap_or(8),
+            0,
+            10_000,
+        ))
+        .unwrap_or(8);
+        let hash_reserved = usize::try_from(num(
+            "AUTH_HASH_RESERVED",
+            u64::try_from((hash_queue / 4).max(1).min(hash_queue)).unwrap_or(1),
+            0,
+            10_000,
+        ))
+        .unwrap_or(1)
+        .min(hash_queue);
+        let hash_queue_wait =
+            Duration::from_millis(num("AUTH_HASH_QUEUE_WAIT_MS", 2000, 1, 60_000));
+        let step_up_max_age = Duration::from_secs(num("AUTH_STEP_UP_MAX_AGE_SECS", 600, 1, 3600));
+        let login_max_failures = small(num("AUTH_LOGIN_MAX_FAILURES", 5, 1, 1000));
+        let ip_max_failures = small(num("AUTH_IP_MAX_FAILURES", 50, 1, 100_000));
         let login_window = Duration::from_secs(num("AUTH_LOGIN_WINDOW_SECS", 900, 1, 86400));
-        let signup_per_ip_per_hour = num("AUTH_SIGNUP_PER_IP_PER_HOUR", 20, 1, 100_000) as u32;
-        let authorize_per_ip = num("AUTH_AUTHORIZE_PER_IP", 30, 1, 100_000) as u32;
+        let signup_per_ip_per_hour = small(num("AUTH_SIGNUP_PER_IP_PER_HOUR", 20, 1, 100_000));
+        let authorize_per_ip = small(num("AUTH_AUTHORIZE_PER_IP", 30, 1, 100_000));
         let authorize_window =
             Duration::from_secs(num("AUTH_AUTHORIZE_WINDOW_SECS", 600, 1, 86400));
         let key_reload = Duration::from_secs(num("AUTH_KEY_RELOAD_SECS", 30, 1, 3600));
-        let reset_per_ip_per_hour = num("AUTH_RESET_PER_IP_PER_HOUR", 10, 1, 100_000) as u32;
+        let reset_per_ip_per_hour = small(num("AUTH_RESET_PER_IP_PER_HOUR", 10, 1, 100_000));
         let reset_ttl = Duration::from_secs(num("AUTH_RESET_TTL_SECS", 3600, 1, 86400));
         let invitation_ttl =
             Duration::from_secs(num("AUTH_INVITATION_TTL_SECS", 7 * 86400, 60, 90 * 86400));
+        let revocation_sync =
+            Duration::from_millis(num("AUTH_REVOCATION_SYNC_MS", 500, 50, 600_000));
+        let org_deletion_grace = Duration::from_secs(num(
+            "AUTH_ORG_DELETION_GRACE_SECS",
+            72 * 3600,
+            1,
+            90 * 86400,
+        ));
+        let org_deletion_poll =
+            Duration::from_secs(num("AUTH_ORG_DELETION_POLL_SECS", 30, 1, 3600));
         let public_url = lookup("AUTH_PUBLIC_URL")
             .map(|v| v.trim().trim_end_matches('/').to_string())
             .filter(|v| !v.is_empty())
@@ -147,6 +241,13 @@ impl AuthSettings {
             lookup("AUTH_TRUST_FORWARDED_FOR").as_deref().map(str::trim),
             Some("true" | "1" | "yes")
         );
+        let signup_confirm_email = !matches!(
+            lookup("AUTH_SIGNUP_CONFIRM_EMAIL")
+                .as_deref()
+                .map(str::trim),
+            Some("false" | "0" | "no")
+        );
+        errors.extend(floor_error);
         let mut service_clients = Vec::new();
         for part in lookup("AUTH_SERVICE_CLIENTS")
             .unwrap_or_default()
@@ -222,10 +323,16 @@ impl AuthSettings {
                 argon2_m_kib,
                 argon2_t,
                 argon2_p,
+                hash_concurrency,
+                hash_queue,
+                hash_queue_wait,
+                hash_reserved,
+                step_up_max_age,
                 login_max_failures,
                 ip_max_failures,
                 login_window,
                 signup_per_ip_per_hour,
+                signup_confirm_email,
                 authorize_per_ip,
                 authorize_window,
                 trust_forwarded_for,
@@ -241,6 +348,9 @@ impl AuthSettings {
                 google_client_secret,
                 sso_callback_url,
                 redirect_allow_list,
+                revocation_sync,
+                org_deletion_grace,
+                org_deletion_poll,
             })
         } else {
             Err(ConfigError(errors))
@@ -264,6 +374,27 @@ mod tests {
     }
 
     #[test]
+    fn org_deletion_waits_72_hours_and_marks_are_resynced_within_a_second_by_default() {
+        let d = auth_settings(&[]).unwrap();
+        assert_eq!(d.org_deletion_grace, Duration::from_secs(72 * 3600));
+        assert_eq!(d.revocation_sync, Duration::from_millis(500));
+        let short = auth_settings(&[("AUTH_ORG_DELETION_GRACE_SECS", "2")]).unwrap();
+        assert_eq!(short.org_deletion_grace, Duration::from_secs(2));
+        for (key, bad) in [
+            ("AUTH_ORG_DELETION_GRACE_SECS", "0"),
+            ("AUTH_REVOCATION_SYNC_MS", "10"),
+            ("AUTH_ORG_DELETION_POLL_SECS", "0"),
+        ] {
+            let err = auth_settings(&[(key, bad)]).unwrap_err();
+            assert!(
+                err.0.iter().any(|e| e.contains(key)),
+                "{key}={bad}: {:?}",
+                err.0
+            );
+        }
+    }
+
+    #[test]
     fn the_inactivity_floor_defaults_to_300_and_is_validated() {
         assert_eq!(auth_settings(&[]).unwrap().min_inactivity_secs, 300);
         let low = auth_settings(&[("AUTH_MIN_INACTIVITY_SECS", "1")]).unwrap();
@@ -276,6 +407,47 @@ mod tests {
                 err.0
             );
         }
+    }
+
+    #[test]
+    fn argon2_below_the_owasp_floor_is_refused_unless_allowed_for_tests() {
+        let d = auth_settings(&[]).unwrap();
+        assert_eq!((d.argon2_m_kib, d.argon2_t, d.argon2_p), (19456, 2, 1));
+        let err =
+            auth_settings(&[("AUTH_ARGON2_M_KIB", "1024"), ("AUTH_ARGON2_T", "1")]).unwrap_err();
+        assert!(
+            err.0.iter().any(|e| e.contains("OWASP floor")),
+            "{:?}",
+            err.0
+        );
+        assert!(auth_settings(&[("AUTH_ARGON2_T", "1")]).is_err());
+        assert!(auth_settings(&[("AUTH_ARGON2_M_KIB", "47104"), ("AUTH_ARGON2_T", "1")]).is_ok());
+        assert!(
+            auth_settings(&[
+                ("AUTH_ARGON2_M_KIB", "1024"),
+                ("AUTH_ARGON2_T", "1"),
+                ("AUTH_ARGON2_BELOW_FLOOR", "allow")
+            ])
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn hashing_capacity_and_queue_are_configurable() {
+        let d = auth_settings(&[]).unwrap();
+        assert!(d.hash_concurrency >= 1);
+        assert_eq!(d.hash_queue, d.hash_concurrency * 4);
+        let set = auth_settings(&[
+            ("AUTH_HASH_CONCURRENCY", "3"),
+            ("AUTH_HASH_QUEUE", "0"),
+            ("AUTH_HASH_QUEUE_WAIT_MS", "250"),
+        ])
+        .unwrap();
+        assert_eq!(
+            (set.hash_concurrency, set.hash_queue, set.hash_queue_wait),
+            (3, 0, Duration::from_millis(250))
+        );
+        assert!(auth_settings(&[("AUTH_HASH_CONCURRENCY", "0")]).is_err());
     }
 
     #[test]

@@ -1,3 +1,5 @@
+//! The auth binary: the standard process shape runs the service (serve, migrate, dlq, keys, flags).
+
 fn main() -> anyhow::Result<()> {
-    servicekit::cli::main::<auth::AuthService>()
+    runtime::main::<auth::AuthService>()
 }

@@ -54,6 +54,8 @@ fn stats(mut lat: Vec<Duration>, sent: usize, ok: usize) -> Stats {
         if lat.is_empty() {
             return 0.0;
         }
+        // A rank from a fraction: float arithmetic on a count that is far below 2^52.
+        #[allow(clippy::as_conversions)]
         let i = ((lat.len() as f64 * p).ceil() as usize).clamp(1, lat.len()) - 1;
         lat[i].as_secs_f64() * 1000.0
     };
@@ -74,12 +76,12 @@ where
     F: Fn(usize) -> reqwest::RequestBuilder + Send + Sync + 'static,
 {
     let make = Arc::new(make);
-    let total = (rate * SECONDS) as usize;
+    let total = usize::try_from(rate * SECONDS).unwrap();
     let interval = Duration::from_nanos(1_000_000_000 / rate);
     let start = Instant::now();
     let mut handles = Vec::with_capacity(total);
     for i in 0..total {
-        let due = start + interval * i as u32;
+        let due = start + interval * u32::try_from(i).unwrap();
         tokio::time::sleep_until(due.into()).await;
         let make = make.clone();
         handles.push(tokio::spawn(async move {
@@ -250,7 +252,7 @@ async fn run() -> impl Sized {
     let availability = steady(
         RATE,
         move |i| {
-            let from = (first + Days::days((i % SEEDED_DAYS as usize) as i64))
+            let from = (first + Days::days(i64::try_from(i).unwrap() % SEEDED_DAYS))
                 .and_hms_opt(5, 0, 0)
                 .unwrap()
                 .and_utc();
@@ -288,7 +290,7 @@ async fn run() -> impl Sized {
         );
         move |i: usize| {
             let n = offset + i;
-            let at = book_from + Days::minutes(5 * n as i64);
+            let at = book_from + Days::minutes(5 * i64::try_from(n).unwrap());
             c.post(format!("{b}/appointments"))
                 .bearer_auth(&s)
                 .header("Idempotency-Key", format!("bench-{run_id}-{n}"))

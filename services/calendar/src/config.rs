@@ -14,7 +14,7 @@ pub const INFO: ServiceInfo = ServiceInfo {
 };
 
 /// The service's settings: the standard ones (common + bus) and its own.
-pub type Settings = bus::service::StandardSettings<CalendarSettings>;
+pub type Settings = runtime::StandardSettings<CalendarSettings>;
 
 #[derive(Debug, Clone)]
 pub struct CalendarSettings {

@@ -1,3 +1,3 @@
 fn main() -> anyhow::Result<()> {
-    servicekit::cli::main::<calendar::Calendar>()
+    runtime::main::<calendar::Calendar>()
 }

@@ -2,7 +2,7 @@
 //! and body carry a phone number, an email and a bearer token leaves none of them in the logs.
 //! Its own test binary, because it installs the process-wide log subscriber.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failure should stop the test loudly
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests: a failure should stop the test loudly
 
 use serde_json::json;
 use tenancy::{OrgId, Role};

@@ -1,3 +1,3 @@
 fn main() -> anyhow::Result<()> {
-    servicekit::cli::main::<lead_scoring::LeadScoring>()
+    runtime::main::<lead_scoring::LeadScoring>()
 }

@@ -1,3 +1,3 @@
 fn main() -> anyhow::Result<()> {
-    servicekit::cli::main::<messaging::Messaging>()
+    runtime::main::<messaging::Messaging>()
 }

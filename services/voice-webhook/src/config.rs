@@ -13,7 +13,7 @@ pub const INFO: ServiceInfo = ServiceInfo {
 };
 
 /// Standard settings (common + bus) plus voice's own.
-pub type Settings = bus::service::StandardSettings<VoiceSettings>;
+pub type Settings = runtime::StandardSettings<VoiceSettings>;
 
 /// How Vapi proves a webhook is genuine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +56,18 @@ pub struct VoiceSettings {
     pub apply_workers: usize,
     /// `VOICE_APPLY_BATCH` (default 200): deliveries one apply transaction takes at most.
     pub apply_batch: i64,
+    /// `VAPI_MAX_BODY_BYTES` (default 8 MiB, at most 64 MiB): the largest Vapi webhook body
+    /// accepted. End-of-call reports of long calls exceed the global `BODY_LIMIT_BYTES`, and
+    /// Vapi does not resend a refused report; the gateway allows the same on that path.
+    pub vapi_max_body_bytes: usize,
+    /// `VOICE_CLINIC_LOOKUP_TIMEOUT_MS` (default 1500): how long a call waits for calendar's
+    /// clinic zone and hours before it uses the last known ones (ADR 0014).
+    pub clinic_lookup_timeout: Duration,
+    /// `VOICE_CHATTER_RETENTION_HOURS` (default 24): how long logged messages of types voice
+    /// does not act on (speech-update, conversation-update, …) are kept.
+    pub chatter_retention: Duration,
+    /// `VOICE_RETENTION_INTERVAL_SECS` (default 600): how often the retention worker runs.
+    pub retention_interval: Duration,
 }
 
 impl std::fmt::Debug for VoiceSettings {
@@ -151,6 +163,22 @@ impl VoiceSettings {
         if !(1..=5_000).contains(&apply_batch) {
             errors.push("VOICE_APPLY_BATCH must be between 1 and 5000".into());
         }
+        let max_body = num(&mut errors, "VAPI_MAX_BODY_BYTES", 8 * 1024 * 1024);
+        if !(1024..=64 * 1024 * 1024).contains(&max_body) {
+            errors.push("VAPI_MAX_BODY_BYTES must be between 1024 and 67108864".into());
+        }
+        let clinic_lookup_ms = num(&mut errors, "VOICE_CLINIC_LOOKUP_TIMEOUT_MS", 1500);
+        if !(50..=4000).contains(&clinic_lookup_ms) {
+            errors.push("VOICE_CLINIC_LOOKUP_TIMEOUT_MS must be between 50 and 4000".into());
+        }
+        let chatter_hours = num(&mut errors, "VOICE_CHATTER_RETENTION_HOURS", 24);
+        if !(1..=24 * 90).contains(&chatter_hours) {
+            errors.push("VOICE_CHATTER_RETENTION_HOURS must be between 1 and 2160".into());
+        }
+        let retention_secs = num(&mut errors, "VOICE_RETENTION_INTERVAL_SECS", 600);
+        if !(1..=86_400).contains(&retention_secs) {
+            errors.push("VOICE_RETENTION_INTERVAL_SECS must be between 1 and 86400".into());
+        }
         let s = VoiceSettings {
             secret_header: get("VAPI_SECRET_HEADER")
                 .unwrap_or_else(|| "x-vapi-secret".into())
@@ -171,6 +199,11 @@ impl VoiceSettings {
             max_outbound_calls: u32::try_from(max_outbound.clamp(1, 1000)).unwrap_or(10),
             apply_workers: usize::try_from(apply_workers.min(16)).unwrap_or(2),
             apply_batch: i64::try_from(apply_batch.clamp(1, 5_000)).unwrap_or(200),
+            vapi_max_body_bytes: usize::try_from(max_body.clamp(1024, 64 * 1024 * 1024))
+                .unwrap_or(8 * 1024 * 1024),
+            clinic_lookup_timeout: Duration::from_millis(clinic_lookup_ms),
+            chatter_retention: Duration::from_secs(chatter_hours.saturating_mul(3600)),
+            retention_interval: Duration::from_secs(retention_secs),
         };
         if errors.is_empty() {
             Ok(s)
@@ -200,6 +233,7 @@ mod tests {
         assert_eq!(s.tool_timeout, Duration::from_secs(3));
         assert_eq!(s.secret_header, "x-vapi-secret");
         assert_eq!(s.calendar_url, "http://127.0.0.1:8083");
+        assert_eq!(s.vapi_max_body_bytes, 8 * 1024 * 1024);
         assert!(
             !format!("{s:?}").contains("old"),
             "Debug must not print secrets"
@@ -215,6 +249,7 @@ mod tests {
             "VOICE_APPLY_WORKERS" => Some("64".into()),
             "VAPI_API_KEY" => Some("k".into()),
             "CALENDAR_INTERNAL_URL" => Some("calendar:8083".into()),
+            "VAPI_MAX_BODY_BYTES" => Some("1".into()),
             _ => None,
         })
         .unwrap_err()
@@ -226,6 +261,7 @@ mod tests {
             "VOICE_APPLY_WORKERS",
             "VAPI_API_URL",
             "CALENDAR_INTERNAL_URL",
+            "VAPI_MAX_BODY_BYTES",
         ] {
             assert!(err.contains(k), "{err}");
         }

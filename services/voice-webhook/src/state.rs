@@ -1,4 +1,5 @@
-//! What voice's handlers share: settings, the tenant database, Redis, the key ring and clients.
+//! Voice's app state: what handlers, use cases and workers share — settings, the tenant
+//! database, Redis, the key ring, the calendar and Vapi clients, and the delivery log writer.
 
 use std::sync::Arc;
 
@@ -10,6 +11,7 @@ use crate::clients::calendar::CalendarClient;
 use crate::clients::token::TokenSource;
 use crate::clients::vapi::VapiClient;
 use crate::config::VoiceSettings;
+use crate::workers::log_writer::Logger;
 
 #[derive(Clone)]
 pub struct VoiceState {
@@ -20,14 +22,15 @@ pub struct VoiceState {
     pub keys: KeyRing,
     pub calendar: CalendarClient,
     pub vapi: Option<VapiClient>,
-    /// `BODY_LIMIT_BYTES`: larger webhooks are refused with 413.
+    /// `VAPI_MAX_BODY_BYTES` (not the global `BODY_LIMIT_BYTES`): larger webhooks are refused
+    /// with 413.
     pub body_limit: usize,
     /// The delivery log's group-commit writer (one task per runtime that built this state).
-    pub logger: crate::webhook::log::Logger,
+    pub logger: Logger,
 }
 
 impl VoiceState {
-    pub fn from_context(ctx: &bus::service::Context<VoiceSettings>) -> anyhow::Result<Self> {
+    pub fn from_context(ctx: &runtime::Context<VoiceSettings>) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder()
             .connect_timeout(std::time::Duration::from_secs(2))
             .pool_max_idle_per_host(64)
@@ -45,8 +48,8 @@ impl VoiceState {
                 TokenSource::from_settings(own, http.clone()),
             ),
             vapi: VapiClient::from_settings(own, http),
-            body_limit: ctx.settings.common.body_limit,
-            logger: crate::webhook::log::Logger::start(ctx.db.clone()),
+            body_limit: own.vapi_max_body_bytes,
+            logger: Logger::start(ctx.db.clone()),
         })
     }
 }

@@ -2,7 +2,7 @@
 //! nothing rolled back appears, nothing is applied twice — through concurrency, cut connections,
 //! failing handlers, duplicates and competing relays.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failure should stop the test loudly
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests: a failure should stop the test loudly
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -256,6 +256,8 @@ async fn publish_raw(h: &Harness, body: &[u8], message_id: &str) {
         .unwrap();
     confirm.await.unwrap();
 }
+
+mod resilience;
 
 bus_test! {
     async fn an_undecodable_message_goes_straight_to_the_dlq() {

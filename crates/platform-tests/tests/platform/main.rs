@@ -1,15 +1,15 @@
 //! Platform tests against the real Postgres, Redis and RabbitMQ: tenant isolation in the
 //! database, the catalog rules every migration must follow, and every service's ops surface.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failure should stop the test loudly
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests: a failure should stop the test loudly
 
 mod catalog;
 mod ops;
 mod rls;
 
 use diesel_migrations::EmbeddedMigrations;
+use runtime::Service;
 use servicekit::ServiceInfo;
-use servicekit::cli::Service;
 
 /// Every service with its migrations, as the catalog test applies them.
 pub fn all_services() -> Vec<(ServiceInfo, &'static [&'static EmbeddedMigrations])> {

@@ -1,11 +1,12 @@
 //! Every service's operational surface: /health, /ready, /metrics, /openapi.json, `x-served-by`,
-//! problem+json for unknown routes; and /ready telling the truth when Postgres is away.
+//! problem+json for unknown routes, an OpenAPI document without schema errors; and /ready
+//! telling the truth when Postgres is away.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use runtime::Service;
 use serde_json::Value;
-use servicekit::cli::Service;
 use testkit::{TestAuth, spawn_app, spawn_app_with};
 
 async fn ready_eventually<S: Service>(app: &testkit::TestApp<S>) -> (u16, Value) {
@@ -51,6 +52,11 @@ async fn check_ops_surface<S: Service>() {
         "generated document lists the ops paths"
     );
     assert!(doc["info"]["title"].as_str().unwrap().contains(name));
+    assert!(doc["components"]["schemas"]["Problem"].is_object(), "{doc}");
+    // The document has no schema errors (testkit::conformance::lint). Every response of this
+    // test is checked against it on drop.
+    let schema_errors = testkit::conformance::lint::lint(&doc);
+    assert!(schema_errors.is_empty(), "{name}: {schema_errors:#?}");
 
     let r = app
         .client
@@ -132,8 +138,9 @@ async fn ready_is_503_and_names_the_database_when_postgres_is_unreachable() {
 #[tokio::test]
 async fn a_service_declares_its_queue_bound_to_what_it_consumes_at_start() {
     use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
-    // messaging binds its queue from the catalogue but runs no handlers yet, so the queue keeps
-    // what is routed to it (calendar now consumes its own at once).
+    // messaging binds its queue from the catalogue and consumes it at once. A body that is not an
+    // envelope is parked by its consumer in `<queue>.dlq` as undecodable, so the dead-letter
+    // queue shows what was routed to messaging's queue.
     let app = spawn_app::<messaging::Messaging>().await;
     let conn = lapin::Connection::connect(
         &testkit::config::amqp_url(),
@@ -142,6 +149,7 @@ async fn a_service_declares_its_queue_bound_to_what_it_consumes_at_start() {
     .await
     .unwrap();
     let queue = format!("{}messaging.events", app.bus_prefix);
+    let dlq = format!("{queue}.dlq");
     let exchange = format!("{}voxanne.events", app.bus_prefix);
     // Declared and bound in the background at start (queue first, then one binding per event):
     // publish an event messaging consumes until one reaches the queue, so every binding of the
@@ -172,14 +180,21 @@ async fn a_service_declares_its_queue_bound_to_what_it_consumes_at_start() {
         // The exchange itself is declared at start too; publishing to a missing one closes the
         // channel, so only publish once the queue exists.
         let probe = conn.create_channel().await.unwrap();
-        if platform_tests::bus_harness::message_count(&probe, &queue)
+        if platform_tests::bus_harness::message_count(&probe, &dlq)
             .await
             .is_ok()
         {
             publish("org.created.v1").await;
-            routed = platform_tests::bus_harness::message_count(&probe, &queue)
-                .await
-                .unwrap();
+            // Parked by the consumer shortly after; give it a moment before the next try.
+            for _ in 0..10 {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                routed = platform_tests::bus_harness::message_count(&probe, &dlq)
+                    .await
+                    .unwrap();
+                if routed > 0 {
+                    break;
+                }
+            }
             if routed > 0 {
                 break;
             }
@@ -190,15 +205,28 @@ async fn a_service_declares_its_queue_bound_to_what_it_consumes_at_start() {
         routed > 0,
         "{queue} was declared and bound to org.created.v1 at start"
     );
-    // An event messaging does not consume is not routed to it.
-    publish("call.started.v1").await;
+    // An event messaging does not consume is not routed to it: had it been, the consumer would
+    // have parked it as well (and a parked one is visible in well under 2 s, see above).
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let probe = conn.create_channel().await.unwrap();
+    let before = platform_tests::bus_harness::message_count(&probe, &dlq)
+        .await
+        .unwrap();
+    publish("call.started.v1").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let probe = conn.create_channel().await.unwrap();
+    assert_eq!(
+        platform_tests::bus_harness::message_count(&probe, &dlq)
+            .await
+            .unwrap(),
+        before,
+        "org.created.v1 is bound for messaging, call.started.v1 is not"
+    );
     assert_eq!(
         platform_tests::bus_harness::message_count(&probe, &queue)
             .await
             .unwrap(),
-        routed,
-        "org.created.v1 is bound for messaging, call.started.v1 is not"
+        0
     );
     let _ = conn.close(200, "done".into()).await;
 }

@@ -3,8 +3,8 @@
 
 use diesel::sql_types::{Nullable, Text, Uuid as SqlUuid};
 use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
+use runtime::Service;
 use servicekit::SecretString;
-use servicekit::cli::Service;
 use servicekit::db::{PoolUnavailable, pg_pool};
 use tenancy::{Db, OrgId};
 use testkit::TestDb;

@@ -31,7 +31,7 @@ pub fn parse(raw: &str) -> Result<(String, String), &'static str> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse;
+    use crate::domain::email::parse;
 
     #[test]
     fn normalizes_and_refuses() {

@@ -29,12 +29,16 @@ impl Alg {
 pub fn hotp(alg: Alg, secret: &[u8], counter: u64, digits: u32) -> String {
     let tag = hmac::sign(&hmac::Key::new(alg.ring(), secret), &counter.to_be_bytes());
     let h = tag.as_ref();
-    let o = (h[h.len() - 1] & 0x0f) as usize;
-    let bin = u32::from_be_bytes([h[o], h[o + 1], h[o + 2], h[o + 3]]) & 0x7fff_ffff;
+    let o = usize::from(h.last().copied().unwrap_or(0) & 0x0f);
+    let mut word = [0u8; 4];
+    if let Some(b) = h.get(o..o + 4) {
+        word.copy_from_slice(b);
+    }
+    let bin = u32::from_be_bytes(word) & 0x7fff_ffff;
     format!(
         "{:0width$}",
         bin % 10u32.pow(digits),
-        width = digits as usize
+        width = usize::try_from(digits).unwrap_or(6)
     )
 }
 
@@ -50,14 +54,15 @@ pub fn code_at(secret: &[u8], unix: u64) -> String {
 /// The step `code` matches at `unix` (±1 step), compared in constant time per candidate.
 pub fn matching_step(secret: &[u8], code: &str, unix: u64) -> Option<u64> {
     let code = code.trim();
-    if code.len() != DIGITS as usize || !code.bytes().all(|b| b.is_ascii_digit()) {
+    if u32::try_from(code.len()).ok() != Some(DIGITS) || !code.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
     let now = step_at(unix);
     let mut found = None;
     for step in [now.saturating_sub(1), now, now + 1] {
         let expected = hotp(Alg::Sha1, secret, step, DIGITS);
-        if super::refresh::constant_time_eq(expected.as_bytes(), code.as_bytes()) && found.is_none()
+        if crate::domain::refresh::constant_time_eq(expected.as_bytes(), code.as_bytes())
+            && found.is_none()
         {
             found = Some(step);
         }
@@ -67,6 +72,12 @@ pub fn matching_step(secret: &[u8], code: &str, unix: u64) -> Option<u64> {
 
 const B32: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 
+/// The Base32 letter of the low 5 bits of `v`.
+fn b32_char(v: u32) -> char {
+    let i = usize::try_from(v & 31).unwrap_or(0);
+    B32.get(i).map(|b| char::from(*b)).unwrap_or('A')
+}
+
 /// RFC 4648 Base32 without padding (what authenticator apps expect in `secret=`).
 pub fn base32(data: &[u8]) -> String {
     let mut out = String::with_capacity(data.len().div_ceil(5) * 8);
@@ -75,12 +86,12 @@ pub fn base32(data: &[u8]) -> String {
         buf = (buf << 8) | u32::from(b);
         bits += 8;
         while bits >= 5 {
-            out.push(B32[((buf >> (bits - 5)) & 31) as usize] as char);
+            out.push(b32_char(buf >> (bits - 5)));
             bits -= 5;
         }
     }
     if bits > 0 {
-        out.push(B32[((buf << (5 - bits)) & 31) as usize] as char);
+        out.push(b32_char(buf << (5 - bits)));
     }
     out
 }
@@ -90,11 +101,11 @@ pub fn base32_decode(s: &str) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(s.len() * 5 / 8);
     let (mut buf, mut bits) = (0u32, 0u32);
     for ch in s.trim_end_matches('=').bytes() {
-        let v = B32.iter().position(|&b| b == ch.to_ascii_uppercase())? as u32;
+        let v = u32::try_from(B32.iter().position(|&b| b == ch.to_ascii_uppercase())?).ok()?;
         buf = (buf << 5) | v;
         bits += 5;
         if bits >= 8 {
-            out.push((buf >> (bits - 8)) as u8);
+            out.push(u8::try_from((buf >> (bits - 8)) & 0xff).ok()?);
             bits -= 8;
         }
         buf &= (1 << bits) - 1;
@@ -106,7 +117,7 @@ fn enc(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
+                char::from(b).to_string()
             }
             _ => format!("%{b:02X}"),
         })
@@ -124,6 +135,15 @@ pub fn uri(issuer: &str, account: &str, secret: &[u8]) -> String {
         base32(secret),
         enc(&issuer)
     )
+}
+
+/// The provisioning URI as an SVG QR code (at least 200×200).
+pub fn qr_svg(uri: &str) -> Result<String, qrcode::types::QrError> {
+    let code = qrcode::QrCode::new(uri.as_bytes())?;
+    Ok(code
+        .render::<qrcode::render::svg::Color<'_>>()
+        .min_dimensions(200, 200)
+        .build())
 }
 
 #[cfg(test)]
@@ -158,7 +178,7 @@ mod tests {
             "399871", "520489",
         ];
         for (i, w) in want.iter().enumerate() {
-            assert_eq!(hotp(Alg::Sha1, SEED1, i as u64, 6), *w);
+            assert_eq!(hotp(Alg::Sha1, SEED1, u64::try_from(i).unwrap(), 6), *w);
         }
     }
 

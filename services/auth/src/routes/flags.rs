@@ -1,71 +1,30 @@
 //! Feature flags of the caller's org: effective values, and overrides by its admins (audited).
-//! Every evaluation is written to the Redis cache other services read (`tenancy::flags`).
 
 use std::collections::BTreeMap;
 
-use actix_web::{HttpRequest, HttpResponse, get, put, web};
-use serde::Deserialize;
-use serde_json::json;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::{Deserialize, Serialize};
 use servicekit::{ApiError, Json};
-use tenancy::flags::{Cached, evaluate};
 use tenancy::{OrgId, Role, Tenant};
 
-use crate::routes::origin;
+use crate::core::flags;
+use crate::routes::problem::origin;
 use crate::state::AppState;
-use crate::store::{audit, flags};
 
-/// Evaluates `org`'s flags from the database and refreshes the cache.
-pub async fn evaluate_and_cache(
-    st: &AppState,
-    org: OrgId,
-) -> Result<BTreeMap<String, bool>, ApiError> {
-    // Read the generation first: a global change after this point makes the entry stale, never wrong.
-    let generation = st
-        .flags
-        .generation()
-        .await
-        .map_err(|e| ApiError::unavailable("redis_unavailable", e))?;
-    let (defs, overrides) = st
-        .db
-        .tenant_tx(org, |c| {
-            Box::pin(async move {
-                Ok::<_, ApiError>((flags::all(c).await?, flags::overrides(c, org.0).await?))
-            })
-        })
-        .await?;
-    let effective: BTreeMap<String, bool> = defs
-        .iter()
-        .map(|f| {
-            (
-                f.key.clone(),
-                evaluate(
-                    &f.key,
-                    org.0,
-                    f.default_enabled,
-                    f.rollout_percent.clamp(0, 100) as u8,
-                    overrides.get(&f.key).copied(),
-                ),
-            )
-        })
-        .collect();
-    st.flags
-        .store(
-            org,
-            &Cached {
-                generation,
-                flags: effective.clone(),
-            },
-        )
-        .await
-        .map_err(|e| ApiError::unavailable("redis_unavailable", e))?;
-    Ok(effective)
+/// The org's effective flags.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct FlagsView {
+    #[schema(value_type = Uuid)]
+    pub org_id: OrgId,
+    pub flags: BTreeMap<String, bool>,
 }
 
-#[utoipa::path(get, path = "/api/auth/flags", responses((status = 200)))]
-#[get("/api/auth/flags")]
+#[utoipa::path(get, path = "/api/auth/flags", operation_id = "list_flags", security(("bearer" = [])),
+    responses((status = 200, description = "the org's effective flags", body = FlagsView)))]
 pub async fn list(st: web::Data<AppState>, tenant: Tenant) -> Result<HttpResponse, ApiError> {
-    let flags = evaluate_and_cache(&st, tenant.org_id()).await?;
-    Ok(HttpResponse::Ok().json(json!({ "org_id": tenant.org_id().0, "flags": flags })))
+    let org_id = tenant.org_id();
+    let flags = flags::evaluate_and_cache(&st, org_id).await?;
+    Ok(HttpResponse::Ok().json(FlagsView { org_id, flags }))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -75,8 +34,11 @@ pub struct SetOverride {
     pub enabled: Option<bool>,
 }
 
-#[utoipa::path(put, path = "/api/auth/flags/{key}", request_body = SetOverride, responses((status = 200), (status = 403), (status = 404)))]
-#[put("/api/auth/flags/{key}")]
+#[utoipa::path(put, path = "/api/auth/flags/{key}", operation_id = "set_flag_override", security(("bearer" = [])), request_body = SetOverride,
+    params(("key" = String, Path, description = "a flag's key")),
+    responses((status = 200, description = "the org's effective flags after the change", body = FlagsView),
+              (status = 403, description = "insufficient_role: admins and owners only"),
+              (status = 404, description = "no such flag")))]
 pub async fn set_override(
     st: web::Data<AppState>,
     req: HttpRequest,
@@ -85,32 +47,16 @@ pub async fn set_override(
     body: Json<SetOverride>,
 ) -> Result<HttpResponse, ApiError> {
     tenant.require(Role::Admin)?;
-    let key = key.into_inner();
-    let enabled = body.into_inner().enabled;
-    let (org, user) = (tenant.org_id(), tenant.user_id().0);
+    let org = tenant.org_id();
     let origin = origin(&req, st.settings.trust_forwarded_for);
-    let k = key.clone();
-    st.db
-        .tenant_tx(org, |c| {
-            Box::pin(async move {
-                if !flags::exists(c, &k).await? {
-                    return Err(ApiError::not_found("flag"));
-                }
-                flags::set_override(c, org.0, &k, enabled, user).await?;
-                audit::record(
-                    c,
-                    org.0,
-                    Some(user),
-                    "flag.override_changed",
-                    Some(k.clone()),
-                    json!({"enabled": enabled}),
-                    &origin,
-                )
-                .await?;
-                Ok::<_, ApiError>(())
-            })
-        })
-        .await?;
-    let flags = evaluate_and_cache(&st, org).await?;
-    Ok(HttpResponse::Ok().json(json!({ "org_id": org.0, "flags": flags })))
+    let flags = flags::set_override(
+        &st,
+        org,
+        tenant.user_id(),
+        key.into_inner(),
+        body.into_inner().enabled,
+        &origin,
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(FlagsView { org_id: org, flags }))
 }

@@ -1,34 +1,88 @@
-//! Members, invitations and deleting an org. Every route names the org in its path and must be
-//! the token's org: another org's id answers 404, as if it did not exist.
+//! Members and invitations. Every route but `accept` names the org in its path and must be the
+//! token's org: another org's id answers 404, as if it did not exist.
 
-use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use chrono::Utc;
-use events::OrgDeletedV1;
-use serde::Deserialize;
-use serde_json::json;
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use servicekit::page::Page;
 use servicekit::{ApiError, Json};
-use tenancy::{OrgId, Role, Tenant};
+use tenancy::{Aal1Tenant, OrgId, Role, Tenant, UserId};
 use uuid::Uuid;
 
-use crate::domain::email;
-use crate::routes::origin;
+use crate::core::members::{self, Actor};
+use crate::core::orgs::same_org;
+use crate::core::step_up;
+use crate::routes::problem::{assurance, origin};
 use crate::state::AppState;
-use crate::store::audit;
-use crate::store::members::{self, Invitation};
-use crate::tokens::parse_role;
+use crate::store::invitations::Invitation;
+use crate::store::members::Member;
+use crate::store::status::MembershipStatus;
 
-fn same_org(tenant: &Tenant, id: Uuid) -> Result<OrgId, ApiError> {
-    if tenant.org_id().0 == id {
-        Ok(tenant.org_id())
-    } else {
-        Err(ApiError::not_found("organization"))
+/// A member of the org.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct MemberView {
+    #[schema(value_type = Uuid)]
+    pub user_id: UserId,
+    pub email: String,
+    pub display_name: Option<String>,
+    pub role: Role,
+    pub status: MembershipStatus,
+    pub member_since: DateTime<Utc>,
+}
+
+impl From<Member> for MemberView {
+    fn from(m: Member) -> Self {
+        MemberView {
+            user_id: m.user_id,
+            email: m.email,
+            display_name: m.display_name,
+            role: m.role,
+            status: m.status,
+            member_since: m.since,
+        }
     }
 }
 
+/// A member's new role.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RoleChanged {
+    #[schema(value_type = Uuid)]
+    pub user_id: UserId,
+    pub role: Role,
+}
+
+/// An invitation of the org.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct InvitationView {
+    pub id: Uuid,
+    pub email: String,
+    pub role: Role,
+    /// `pending`, `accepted`, `revoked` or `expired`.
+    pub status: &'static str,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    #[schema(value_type = Option<Uuid>)]
+    pub invited_by: Option<UserId>,
+}
+
+/// A new invitation with its token (shown once).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct InvitedView {
+    #[serde(flatten)]
+    pub invitation: InvitationView,
+    pub token: String,
+}
+
+/// The org joined and the role in it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Joined {
+    #[schema(value_type = Uuid)]
+    pub org_id: OrgId,
+    pub role: Role,
+}
+
 fn role_field(raw: &str) -> Result<Role, ApiError> {
-    parse_role(raw).ok_or_else(|| {
+    Role::parse(raw).ok_or_else(|| {
         ApiError::invalid(
             "invalid_field",
             Some("role"),
@@ -37,31 +91,28 @@ fn role_field(raw: &str) -> Result<Role, ApiError> {
     })
 }
 
-pub fn token_hash(token: &str) -> Vec<u8> {
-    ring::digest::digest(&ring::digest::SHA256, token.as_bytes())
-        .as_ref()
-        .to_vec()
+fn actor(t: &Tenant) -> Actor {
+    Actor {
+        user: t.user_id(),
+        role: t.role(),
+    }
 }
 
-#[utoipa::path(get, path = "/api/orgs/{id}/members", responses((status = 200), (status = 404)))]
-#[get("/api/orgs/{id}/members")]
+#[utoipa::path(get, path = "/api/orgs/{id}/members", operation_id = "list_members", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "the caller's org")),
+    responses((status = 200, description = "every member, oldest first (one page: `next_cursor` is null)", body = Page<MemberView>),
+              (status = 404, description = "not the token's org")))]
 pub async fn list_members(
     st: web::Data<AppState>,
     tenant: Tenant,
-    id: web::Path<Uuid>,
+    id: web::Path<OrgId>,
 ) -> Result<HttpResponse, ApiError> {
-    let org = same_org(&tenant, id.into_inner())?;
-    let rows = st
-        .db
-        .tenant_tx(org, |c| {
-            Box::pin(async move { Ok::<_, ApiError>(members::members(c, org.0).await?) })
-        })
-        .await?;
-    let items: Vec<_> = rows
-        .into_iter()
-        .map(|(id, email, name, role, status, since)| json!({"user_id": id, "email": email, "display_name": name, "role": role, "status": status, "member_since": since}))
-        .collect();
-    Ok(HttpResponse::Ok().json(json!({ "items": items })))
+    let org = same_org(tenant.org_id(), id.into_inner())?;
+    let rows = members::list(&st, org).await?;
+    Ok(HttpResponse::Ok().json(Page {
+        items: rows.into_iter().map(MemberView::from).collect(),
+        next_cursor: None,
+    }))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -70,131 +121,52 @@ pub struct ChangeRole {
     pub role: String,
 }
 
-#[utoipa::path(patch, path = "/api/orgs/{id}/members/{user_id}", request_body = ChangeRole, responses((status = 200), (status = 403), (status = 404), (status = 409)))]
-#[patch("/api/orgs/{id}/members/{user_id}")]
+#[utoipa::path(patch, path = "/api/orgs/{id}/members/{user_id}", operation_id = "change_member_role", security(("bearer" = [])), request_body = ChangeRole,
+    params(("id" = Uuid, Path, description = "the caller's org"), ("user_id" = Uuid, Path, description = "a member")),
+    responses((status = 200, description = "changed; the member's sessions in the org ended", body = RoleChanged),
+              (status = 403, description = "insufficient_role; aal2_required (the caller enrolled a factor) or reauthentication_needed (no sign-in within the step-up window)"),
+              (status = 404, description = "not the token's org, or not a member"),
+              (status = 409, description = "last_owner"),
+              (status = 422, description = "invalid_field: an unknown role")))]
 pub async fn change_role(
     st: web::Data<AppState>,
     req: HttpRequest,
     tenant: Tenant,
-    path: web::Path<(Uuid, Uuid)>,
+    path: web::Path<(OrgId, UserId)>,
     body: Json<ChangeRole>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, member) = path.into_inner();
-    let org = same_org(&tenant, id)?;
+    let org = same_org(tenant.org_id(), id)?;
     tenant.require(Role::Admin)?;
-    let new_role = role_field(&body.role)?;
-    let actor_role = tenant.role();
-    let actor = tenant.user_id().0;
+    let to = role_field(&body.role)?;
+    step_up::require(&st, &assurance(&tenant)).await?;
     let origin = origin(&req, st.settings.trust_forwarded_for);
-    let revoked = st
-        .db
-        .tenant_tx(org, |c| {
-            Box::pin(async move {
-                let current = members::member_role(c, org.0, member)
-                    .await?
-                    .ok_or_else(|| ApiError::not_found("member"))?;
-                let current = role_field(&current)?;
-                if (current == Role::Owner || new_role == Role::Owner) && actor_role != Role::Owner
-                {
-                    return Err(ApiError::forbidden(
-                        "insufficient_role",
-                        "only an owner can grant or take the owner role",
-                    ));
-                }
-                if current == Role::Owner
-                    && new_role != Role::Owner
-                    && members::owner_count(c, org.0).await? <= 1
-                {
-                    return Err(ApiError::Conflict {
-                        code: "last_owner",
-                        detail: "an organization always keeps an owner".into(),
-                        extra: None,
-                    });
-                }
-                let role_s = serde_json::to_value(new_role)
-                    .map_err(ApiError::internal)?
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string();
-                members::set_role(c, org.0, member, &role_s).await?;
-                // Tokens carry the role: the member's sessions in this org get new tokens by logging in again.
-                let revoked =
-                    members::revoke_sessions_in_org(c, org.0, Some(member), "role_changed").await?;
-                audit::record(
-                    c,
-                    org.0,
-                    Some(actor),
-                    "member.role_changed",
-                    Some(member.to_string()),
-                    json!({"from": current, "to": new_role}),
-                    &origin,
-                )
-                .await?;
-                Ok::<_, ApiError>(revoked)
-            })
-        })
-        .await?;
-    st.publish_revocations(&revoked).await?;
-    Ok(HttpResponse::Ok().json(json!({"user_id": member, "role": new_role})))
+    members::change_role(&st, org, actor(&tenant), member, to, &origin).await?;
+    Ok(HttpResponse::Ok().json(RoleChanged {
+        user_id: member,
+        role: to,
+    }))
 }
 
-#[utoipa::path(delete, path = "/api/orgs/{id}/members/{user_id}", responses((status = 204), (status = 403), (status = 404), (status = 409)))]
-#[delete("/api/orgs/{id}/members/{user_id}")]
+#[utoipa::path(delete, path = "/api/orgs/{id}/members/{user_id}", operation_id = "remove_member", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "the caller's org"), ("user_id" = Uuid, Path, description = "a member (the caller, to leave)")),
+    responses((status = 204, description = "removed; the member's sessions in the org ended"),
+              (status = 403, description = "insufficient_role"),
+              (status = 404, description = "not the token's org, or not a member"),
+              (status = 409, description = "last_owner")))]
 pub async fn remove_member(
     st: web::Data<AppState>,
     req: HttpRequest,
     tenant: Tenant,
-    path: web::Path<(Uuid, Uuid)>,
+    path: web::Path<(OrgId, UserId)>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, member) = path.into_inner();
-    let org = same_org(&tenant, id)?;
-    let actor = tenant.user_id().0;
-    if member != actor {
+    let org = same_org(tenant.org_id(), id)?;
+    if member != tenant.user_id() {
         tenant.require(Role::Admin)?;
     }
-    let actor_role = tenant.role();
     let origin = origin(&req, st.settings.trust_forwarded_for);
-    let revoked = st
-        .db
-        .tenant_tx(org, |c| {
-            Box::pin(async move {
-                let current = members::member_role(c, org.0, member)
-                    .await?
-                    .ok_or_else(|| ApiError::not_found("member"))?;
-                if current == "owner" {
-                    if actor_role != Role::Owner {
-                        return Err(ApiError::forbidden(
-                            "insufficient_role",
-                            "only an owner can remove an owner",
-                        ));
-                    }
-                    if members::owner_count(c, org.0).await? <= 1 {
-                        return Err(ApiError::Conflict {
-                            code: "last_owner",
-                            detail: "an organization always keeps an owner".into(),
-                            extra: None,
-                        });
-                    }
-                }
-                members::remove_member(c, org.0, member).await?;
-                let revoked =
-                    members::revoke_sessions_in_org(c, org.0, Some(member), "member_removed")
-                        .await?;
-                audit::record(
-                    c,
-                    org.0,
-                    Some(actor),
-                    "member.removed",
-                    Some(member.to_string()),
-                    json!({"role": current}),
-                    &origin,
-                )
-                .await?;
-                Ok::<_, ApiError>(revoked)
-            })
-        })
-        .await?;
-    st.publish_revocations(&revoked).await?;
+    members::remove(&st, org, actor(&tenant), member, &origin).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -205,133 +177,94 @@ pub struct Invite {
     pub role: String,
 }
 
-fn invitation_view(i: &Invitation) -> serde_json::Value {
-    let status = if i.accepted_at.is_some() {
-        "accepted"
-    } else if i.revoked_at.is_some() {
-        "revoked"
-    } else if i.expires_at <= Utc::now() {
-        "expired"
-    } else {
-        "pending"
-    };
-    json!({"id": i.id, "email": i.email, "role": i.role, "status": status, "created_at": i.created_at, "expires_at": i.expires_at, "invited_by": i.invited_by})
+impl From<Invitation> for InvitationView {
+    fn from(i: Invitation) -> Self {
+        let status = if i.accepted_at.is_some() {
+            "accepted"
+        } else if i.revoked_at.is_some() {
+            "revoked"
+        } else if i.expires_at <= Utc::now() {
+            "expired"
+        } else {
+            "pending"
+        };
+        InvitationView {
+            id: i.id,
+            email: i.email,
+            role: i.role,
+            status,
+            created_at: i.created_at,
+            expires_at: i.expires_at,
+            invited_by: i.invited_by,
+        }
+    }
 }
 
 /// Invites an email with a role no higher than the inviter's. The token is in the answer once
 /// and in the mail; only its hash is stored.
-#[utoipa::path(post, path = "/api/orgs/{id}/invitations", request_body = Invite, responses((status = 201), (status = 403)))]
-#[post("/api/orgs/{id}/invitations")]
+#[utoipa::path(post, path = "/api/orgs/{id}/invitations", operation_id = "invite_member", security(("bearer" = [])), request_body = Invite,
+    params(("id" = Uuid, Path, description = "the caller's org")),
+    responses((status = 201, description = "invited; the mail is queued", body = InvitedView),
+              (status = 403, description = "insufficient_role (admins; a role up to the inviter's)"),
+              (status = 404, description = "not the token's org"),
+              (status = 422, description = "invalid_field: email or role")))]
 pub async fn invite(
     st: web::Data<AppState>,
     req: HttpRequest,
     tenant: Tenant,
-    id: web::Path<Uuid>,
+    id: web::Path<OrgId>,
     body: Json<Invite>,
 ) -> Result<HttpResponse, ApiError> {
-    let org = same_org(&tenant, id.into_inner())?;
+    let org = same_org(tenant.org_id(), id.into_inner())?;
     tenant.require(Role::Admin)?;
     let body = body.into_inner();
     let role = role_field(&body.role)?;
-    if !tenant.role().at_least(role) {
-        return Err(ApiError::forbidden(
-            "insufficient_role",
-            "you can only invite with a role up to your own",
-        ));
-    }
-    let (mail, normalized) = email::parse(&body.email)
-        .map_err(|m| ApiError::invalid("invalid_field", Some("email"), m))?;
-    let mut raw = org.0.as_bytes().to_vec();
-    raw.extend_from_slice(&rand::random::<[u8; 32]>());
-    let token = B64.encode(raw);
-    let inv = Invitation {
-        id: Uuid::new_v4(),
-        org_id: org.0,
-        email: mail.clone(),
-        email_normalized: normalized,
-        role: body.role.clone(),
-        token_hash: token_hash(&token),
-        invited_by: Some(tenant.user_id().0),
-        created_at: Utc::now(),
-        expires_at: Utc::now()
-            + chrono::Duration::from_std(st.settings.invitation_ttl)
-                .unwrap_or(chrono::Duration::days(7)),
-        accepted_at: None,
-        accepted_by: None,
-        revoked_at: None,
-    };
-    let link = format!("{}/accept-invitation#token={token}", st.settings.public_url);
     let origin = origin(&req, st.settings.trust_forwarded_for);
-    let (inv2, actor) = (inv.clone(), tenant.user_id().0);
-    st.db
-        .tenant_tx(org, |c| Box::pin(async move {
-            members::insert_invitation(c, &inv2).await?;
-            members::queue_mail(c, &inv2.email, "invitation", "You are invited to Voxanne", &format!("You have been invited to join an organization on Voxanne as {}.\n\nAccept: {link}\n\nThe link expires at {}.", inv2.role, inv2.expires_at)).await?;
-            audit::record(c, org.0, Some(actor), "invitation.sent", Some(inv2.id.to_string()), json!({"role": inv2.role}), &origin).await?;
-            Ok::<_, ApiError>(())
-        }))
-        .await?;
-    let mut view = invitation_view(&inv);
-    view["token"] = json!(token);
+    let (inv, token) =
+        members::invite(&st, org, actor(&tenant), &body.email, role, &origin).await?;
     Ok(HttpResponse::Created()
         .insert_header(("Cache-Control", "no-store"))
-        .json(view))
+        .json(InvitedView {
+            invitation: InvitationView::from(inv),
+            token,
+        }))
 }
 
-#[utoipa::path(get, path = "/api/orgs/{id}/invitations", responses((status = 200), (status = 403), (status = 404)))]
-#[get("/api/orgs/{id}/invitations")]
+#[utoipa::path(get, path = "/api/orgs/{id}/invitations", operation_id = "list_invitations", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "the caller's org")),
+    responses((status = 200, description = "every invitation, newest first (one page: `next_cursor` is null)", body = Page<InvitationView>),
+              (status = 403, description = "insufficient_role: admins and owners only"),
+              (status = 404, description = "not the token's org")))]
 pub async fn list_invitations(
     st: web::Data<AppState>,
     tenant: Tenant,
-    id: web::Path<Uuid>,
+    id: web::Path<OrgId>,
 ) -> Result<HttpResponse, ApiError> {
-    let org = same_org(&tenant, id.into_inner())?;
+    let org = same_org(tenant.org_id(), id.into_inner())?;
     tenant.require(Role::Admin)?;
-    let rows = st
-        .db
-        .tenant_tx(org, |c| {
-            Box::pin(async move { Ok::<_, ApiError>(members::invitations_of(c, org.0).await?) })
-        })
-        .await?;
-    Ok(HttpResponse::Ok()
-        .json(json!({"items": rows.iter().map(invitation_view).collect::<Vec<_>>()})))
+    let rows = members::list_invitations(&st, org).await?;
+    Ok(HttpResponse::Ok().json(Page {
+        items: rows.into_iter().map(InvitationView::from).collect(),
+        next_cursor: None,
+    }))
 }
 
-#[utoipa::path(delete, path = "/api/orgs/{id}/invitations/{invitation_id}", responses((status = 204), (status = 404)))]
-#[delete("/api/orgs/{id}/invitations/{invitation_id}")]
+#[utoipa::path(delete, path = "/api/orgs/{id}/invitations/{invitation_id}", operation_id = "revoke_invitation", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "the caller's org"), ("invitation_id" = Uuid, Path, description = "a pending invitation")),
+    responses((status = 204, description = "revoked"),
+              (status = 403, description = "insufficient_role: admins and owners only"),
+              (status = 404, description = "not the token's org, or no pending invitation")))]
 pub async fn revoke_invitation(
     st: web::Data<AppState>,
     req: HttpRequest,
     tenant: Tenant,
-    path: web::Path<(Uuid, Uuid)>,
+    path: web::Path<(OrgId, Uuid)>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, inv) = path.into_inner();
-    let org = same_org(&tenant, id)?;
+    let org = same_org(tenant.org_id(), id)?;
     tenant.require(Role::Admin)?;
-    let (actor, origin) = (
-        tenant.user_id().0,
-        origin(&req, st.settings.trust_forwarded_for),
-    );
-    st.db
-        .tenant_tx(org, |c| {
-            Box::pin(async move {
-                if members::revoke_invitation(c, org.0, inv).await? == 0 {
-                    return Err(ApiError::not_found("invitation"));
-                }
-                audit::record(
-                    c,
-                    org.0,
-                    Some(actor),
-                    "invitation.revoked",
-                    Some(inv.to_string()),
-                    json!({}),
-                    &origin,
-                )
-                .await?;
-                Ok::<_, ApiError>(())
-            })
-        })
-        .await?;
+    let origin = origin(&req, st.settings.trust_forwarded_for);
+    members::revoke_invitation(&st, org, tenant.user_id(), inv, &origin).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -343,131 +276,20 @@ pub struct Accept {
 
 /// The invited user (logged in with the invited email) joins the org; a refresh with `org_id`
 /// then switches to it.
-#[utoipa::path(post, path = "/api/orgs/invitations/accept", request_body = Accept, responses((status = 200), (status = 403), (status = 404), (status = 410)))]
-#[post("/api/orgs/invitations/accept")]
+#[utoipa::path(post, path = "/api/orgs/invitations/accept", operation_id = "accept_invitation", security(("bearer" = [])), request_body = Accept,
+    responses((status = 200, description = "joined", body = Joined),
+              (status = 403, description = "invitation_email_mismatch"),
+              (status = 404, description = "no such invitation"),
+              (status = 409, description = "invitation_not_pending or already_member")))]
 pub async fn accept(
     st: web::Data<AppState>,
     req: HttpRequest,
-    tenant: tenancy::Aal1Tenant,
+    tenant: Aal1Tenant,
     body: Json<Accept>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant = tenant.0;
-    let token = body.into_inner().token;
-    let unknown = || ApiError::not_found("invitation");
-    let raw = B64.decode(token.trim()).map_err(|_| unknown())?;
-    if raw.len() != 48 {
-        return Err(unknown());
-    }
-    let org = OrgId(Uuid::from_slice(&raw[..16]).map_err(|_| unknown())?);
-    let hash = token_hash(token.trim());
-    let user = tenant.user_id().0;
-    let email = tenant
-        .claims()
-        .email
-        .clone()
-        .unwrap_or_default()
-        .to_lowercase();
+    let email = tenant.claims().email.clone().unwrap_or_default();
     let origin = origin(&req, st.settings.trust_forwarded_for);
-    let role = st
-        .db
-        .tenant_tx(org, |c| {
-            Box::pin(async move {
-                let inv = members::invitation_by_hash(c, &hash)
-                    .await?
-                    .ok_or_else(unknown)?;
-                if inv.accepted_at.is_some()
-                    || inv.revoked_at.is_some()
-                    || inv.expires_at <= Utc::now()
-                {
-                    return Err(ApiError::Conflict {
-                        code: "invitation_not_pending",
-                        detail: "the invitation was already used, revoked or has expired".into(),
-                        extra: None,
-                    });
-                }
-                if inv.email_normalized != email {
-                    return Err(ApiError::forbidden(
-                        "invitation_email_mismatch",
-                        "the invitation is for another email address",
-                    ));
-                }
-                if members::member_role(c, org.0, user).await?.is_some() {
-                    return Err(ApiError::Conflict {
-                        code: "already_member",
-                        detail: "you are already a member".into(),
-                        extra: None,
-                    });
-                }
-                let now = Utc::now();
-                crate::store::accounts::insert_membership(
-                    c,
-                    &crate::store::accounts::Membership {
-                        org_id: org.0,
-                        user_id: user,
-                        role: inv.role.clone(),
-                        status: "active".into(),
-                        created_at: now,
-                        updated_at: now,
-                    },
-                )
-                .await?;
-                members::mark_accepted(c, inv.id, user).await?;
-                audit::record(
-                    c,
-                    org.0,
-                    Some(user),
-                    "invitation.accepted",
-                    Some(inv.id.to_string()),
-                    json!({"role": inv.role}),
-                    &origin,
-                )
-                .await?;
-                Ok::<_, ApiError>(inv.role)
-            })
-        })
-        .await?;
-    Ok(HttpResponse::Ok().json(json!({"org_id": org.0, "role": role})))
-}
-
-/// Deletes the org (owner only): it disappears for every member, every session acting in it
-/// ends, and `org.deleted.v1` tells every service to purge its data. The audit log stays.
-#[utoipa::path(delete, path = "/api/orgs/{id}", responses((status = 204), (status = 403), (status = 404)))]
-#[delete("/api/orgs/{id}")]
-pub async fn delete_org(
-    st: web::Data<AppState>,
-    req: HttpRequest,
-    tenant: Tenant,
-    id: web::Path<Uuid>,
-) -> Result<HttpResponse, ApiError> {
-    let org = same_org(&tenant, id.into_inner())?;
-    tenant.require(Role::Owner)?;
-    let (actor, origin) = (
-        tenant.user_id().0,
-        origin(&req, st.settings.trust_forwarded_for),
-    );
-    let revoked = st
-        .db
-        .tenant_tx(org, |c| {
-            Box::pin(async move {
-                let now = Utc::now();
-                crate::store::accounts::soft_delete_org(c, org.0, now).await?;
-                let revoked =
-                    members::revoke_sessions_in_org(c, org.0, None, "org_deleted").await?;
-                audit::record(
-                    c,
-                    org.0,
-                    Some(actor),
-                    "org.deleted",
-                    Some(org.0.to_string()),
-                    json!({}),
-                    &origin,
-                )
-                .await?;
-                bus::enqueue(c, org, &OrgDeletedV1 { deleted_at: now }).await?;
-                Ok::<_, ApiError>(revoked)
-            })
-        })
-        .await?;
-    st.publish_revocations(&revoked).await?;
-    Ok(HttpResponse::NoContent().finish())
+    let (org, role) = members::accept(&st, tenant.user_id(), &email, &body.token, &origin).await?;
+    Ok(HttpResponse::Ok().json(Joined { org_id: org, role }))
 }

@@ -1,119 +1,108 @@
-//! TOTP MFA: enroll, challenge, verify (activates the factor, then raises the session to aal2),
-//! unenroll; recovery codes shown once and usable instead of a code.
+//! TOTP MFA over HTTP: list, enroll, challenge, verify (raises the session to aal2), remove.
 
-use actix_web::{HttpRequest, HttpResponse, delete, get, post, web};
-use chrono::Utc;
-use serde::Deserialize;
-use serde_json::json;
-use servicekit::crypto::Sealed;
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use servicekit::{ApiError, Json};
-use tenancy::claims::Aal;
-use tenancy::{Aal1Tenant, OrgId};
+use tenancy::{Aal1Tenant, Tenant};
 use uuid::Uuid;
 
-use crate::domain::totp;
-use crate::limits::Limit;
-use crate::routes::origin;
+use crate::core::mfa::{self, Caller, Proof};
+use crate::core::step_up;
+use crate::domain::tokens::TokenResponse;
+use crate::routes::problem::gotrue;
+use crate::routes::problem::{assurance, origin};
 use crate::state::AppState;
-use crate::store::audit::{self, Origin};
-use crate::store::mfa::{self, Challenge, Factor};
-use crate::store::sessions::{self, Which};
+use crate::store::mfa::Factor;
+use crate::store::status::FactorStatus;
 
-const PURPOSE: &str = "auth.totp_secret";
-const MAX_FACTORS: usize = 10;
-const RECOVERY_CODES: usize = 10;
-const CHALLENGE_TTL_SECS: i64 = 300;
-
-fn aal2_required() -> ApiError {
-    ApiError::forbidden(
-        "aal2_required",
-        "verify a factor first (this needs an aal2 session)",
-    )
+fn caller(t: &Tenant) -> Caller {
+    Caller {
+        user: t.user_id(),
+        session: t.session_id().0,
+        aal: t.aal(),
+        org: t.org_id(),
+    }
 }
 
-fn recovery_hash(code: &str) -> Vec<u8> {
-    let normalized: String = code
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric())
-        .collect::<String>()
-        .to_lowercase();
-    ring::digest::digest(&ring::digest::SHA256, normalized.as_bytes())
-        .as_ref()
-        .to_vec()
+/// An MFA factor (TOTP only).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct FactorView {
+    pub id: Uuid,
+    /// Always `totp`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub friendly_name: Option<String>,
+    /// `unverified` until a code verified it, then `verified`.
+    pub status: FactorStatus,
+    pub created_at: DateTime<Utc>,
+    pub verified_at: Option<DateTime<Utc>>,
 }
 
-fn new_recovery_codes() -> Vec<String> {
-    const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
-    (0..RECOVERY_CODES)
-        .map(|_| {
-            let bytes: [u8; 10] = rand::random();
-            let s: String = bytes
-                .iter()
-                .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
-                .collect();
-            format!("{}-{}", &s[..5], &s[5..])
-        })
-        .collect()
+impl From<Factor> for FactorView {
+    fn from(f: Factor) -> Self {
+        FactorView {
+            id: f.id,
+            kind: "totp",
+            friendly_name: f.friendly_name,
+            status: f.status,
+            created_at: f.created_at,
+            verified_at: f.verified_at,
+        }
+    }
 }
 
-fn qr_svg(uri: &str) -> Result<String, ApiError> {
-    let code = qrcode::QrCode::new(uri.as_bytes()).map_err(ApiError::internal)?;
-    Ok(code
-        .render::<qrcode::render::svg::Color>()
-        .min_dimensions(200, 200)
-        .build())
+/// The caller's factors and how many recovery codes are left.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct FactorList {
+    pub items: Vec<FactorView>,
+    pub recovery_codes_left: i64,
 }
 
-async fn audit_in(
-    st: &AppState,
-    org: OrgId,
-    user: Uuid,
-    action: &'static str,
-    target: Uuid,
-    meta: serde_json::Value,
-    origin: &Origin,
-) -> Result<(), ApiError> {
-    let origin = origin.clone();
-    st.db
-        .tenant_tx(org, |c| {
-            Box::pin(async move {
-                audit::record(
-                    c,
-                    org.0,
-                    Some(user),
-                    action,
-                    Some(target.to_string()),
-                    meta,
-                    &origin,
-                )
-                .await?;
-                Ok::<_, ApiError>(())
-            })
-        })
-        .await
+/// What an authenticator app needs, shown once.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TotpSetup {
+    /// Base32.
+    pub secret: String,
+    /// `otpauth://totp/…`.
+    pub uri: String,
+    /// The URI as an SVG QR code.
+    pub qr_code: String,
 }
 
-fn view(f: &Factor) -> serde_json::Value {
-    json!({"id": f.id, "type": "totp", "friendly_name": f.friendly_name, "status": f.status,
-           "created_at": f.created_at, "verified_at": f.verified_at})
+/// A new factor and its TOTP setup.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct EnrolledView {
+    #[serde(flatten)]
+    pub factor: FactorView,
+    pub totp: TotpSetup,
 }
 
-#[utoipa::path(get, path = "/api/auth/factors", responses((status = 200)))]
-#[get("/api/auth/factors")]
+/// An open challenge of a factor.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ChallengeView {
+    pub id: Uuid,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The session's new tokens (now aal2), and the recovery codes when the first factor was just
+/// activated (shown once).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct VerifiedView {
+    #[serde(flatten)]
+    pub tokens: TokenResponse,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recovery_codes: Option<Vec<String>>,
+}
+
+#[utoipa::path(get, path = "/api/auth/factors", operation_id = "list_factors", security(("bearer" = [])),
+    responses((status = 200, description = "the caller's factors", body = FactorList)))]
 pub async fn list(st: web::Data<AppState>, t: Aal1Tenant) -> Result<HttpResponse, ApiError> {
-    let uid = t.0.user_id().0;
-    let (factors, codes) = st
-        .db
-        .system_tx(|c| {
-            Box::pin(async move {
-                Ok::<_, ApiError>((
-                    mfa::factors_of(c, uid).await?,
-                    mfa::unused_recovery_codes(c, uid).await?,
-                ))
-            })
-        })
-        .await?;
-    Ok(HttpResponse::Ok().json(json!({"items": factors.iter().map(view).collect::<Vec<_>>(), "recovery_codes_left": codes})))
+    let (factors, codes) = mfa::list(&st, t.0.user_id()).await?;
+    Ok(HttpResponse::Ok().json(FactorList {
+        items: factors.into_iter().map(FactorView::from).collect(),
+        recovery_codes_left: codes,
+    }))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -126,16 +115,64 @@ pub struct Enroll {
     pub factor_type: Option<String>,
 }
 
-#[utoipa::path(post, path = "/api/auth/factors", request_body = Enroll, responses((status = 201), (status = 403)))]
-#[post("/api/auth/factors")]
+#[utoipa::path(post, path = "/api/auth/factors", operation_id = "enroll_factor", security(("bearer" = [])), request_body = Enroll,
+    responses((status = 201, description = "a new, unverified factor", body = EnrolledView),
+              (status = 200, description = "GoTrue dialect (`X-Supabase-Api-Version`): a new, unverified factor (`qr_code` is raw SVG)", body = GoTrueEnrolled),
+              (status = 403, description = "aal2_required: a verified factor exists and the session is aal1; reauthentication_needed: no sign-in within the step-up window"),
+              (status = 409, description = "too_many_factors"),
+              (status = 422, description = "invalid_field: factor_type other than totp")))]
 pub async fn enroll(
     st: web::Data<AppState>,
     req: HttpRequest,
-    t: Aal1Tenant,
-    body: Json<Enroll>,
+    t: Result<Aal1Tenant, ApiError>,
+    body: Json<serde_json::Value>,
 ) -> Result<HttpResponse, ApiError> {
-    let t = t.0;
-    let body = body.into_inner();
+    let go = gotrue::requested(&req);
+    let r = async {
+        let t = gotrue::bearer(go, t)?;
+        enroll_run(&st, &req, go, t.0, body.into_inner()).await
+    };
+    gotrue::answer(go, r.await)
+}
+
+/// GoTrue's enrolment answer (`supabase.auth.mfa.enroll`).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct GoTrueEnrolled {
+    pub id: Uuid,
+    /// `totp`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// `""` when none was given.
+    pub friendly_name: String,
+    pub totp: TotpSetup,
+}
+
+/// Either dialect's enrolment answer.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum EnrollAnswer {
+    Ours(EnrolledView),
+    GoTrue(GoTrueEnrolled),
+}
+
+async fn enroll_run(
+    st: &AppState,
+    req: &HttpRequest,
+    go: bool,
+    t: Tenant,
+    body: serde_json::Value,
+) -> Result<HttpResponse, ApiError> {
+    let body: Enroll = if go {
+        // GoTrue's `issuer` is ignored: the issuer is this service's.
+        let m = gotrue::object(body)?;
+        Enroll {
+            friendly_name: gotrue::opt_str(&m, "friendly_name")?,
+            factor_type: gotrue::opt_str(&m, "factor_type")?,
+        }
+    } else {
+        let raw = serde_json::to_vec(&body).map_err(ApiError::internal)?;
+        servicekit::json::parse(&raw)?
+    };
     if body.factor_type.as_deref().is_some_and(|f| f != "totp") {
         return Err(ApiError::invalid(
             "invalid_field",
@@ -143,96 +180,78 @@ pub async fn enroll(
             "only totp factors are supported",
         ));
     }
-    let name = body
-        .friendly_name
-        .map(|n| n.trim().chars().take(100).collect::<String>());
-    let uid = t.user_id().0;
+    step_up::require(st, &assurance(&t)).await?;
     let email = t.claims().email.clone().unwrap_or_default();
-    let secret: [u8; totp::SECRET_LEN] = rand::random();
-    let sealed = st
-        .ring
-        .encrypt(uid, PURPOSE, &secret)
-        .map_err(ApiError::internal)?;
-    let factor = Factor {
-        id: Uuid::new_v4(),
-        user_id: uid,
-        friendly_name: name,
-        secret: sealed.ciphertext,
-        secret_key_id: sealed.key_id,
-        status: "unverified".into(),
-        last_used_step: None,
-        created_at: Utc::now(),
-        verified_at: None,
-    };
-    let aal = t.aal();
-    let f2 = factor.clone();
-    st.db
-        .system_tx(|c| {
-            Box::pin(async move {
-                let existing = mfa::factors_of(c, uid).await?;
-                if existing.iter().any(|f| f.status == "verified") && aal != Aal::Aal2 {
-                    return Err(aal2_required());
-                }
-                if existing.len() >= MAX_FACTORS {
-                    return Err(ApiError::Conflict {
-                        code: "too_many_factors",
-                        detail: format!("at most {MAX_FACTORS} factors"),
-                        extra: None,
-                    });
-                }
-                mfa::insert_factor(c, &f2).await?;
-                Ok::<_, ApiError>(())
-            })
-        })
-        .await?;
-    audit_in(
-        &st,
-        t.org_id(),
-        uid,
-        "mfa.enrolled",
-        factor.id,
-        json!({}),
-        &origin(&req, st.settings.trust_forwarded_for),
-    )
-    .await?;
-    let uri = totp::uri("Voxanne", &email, &secret);
-    let mut body = view(&factor);
-    body["totp"] = json!({"secret": totp::base32(&secret), "uri": uri, "qr_code": qr_svg(&uri)?});
+    let origin = origin(req, st.settings.trust_forwarded_for);
+    let e = mfa::enroll(st, caller(&t), &email, body.friendly_name, &origin).await?;
+    if go {
+        return Ok(HttpResponse::Ok()
+            .insert_header(("Cache-Control", "no-store"))
+            .json(EnrollAnswer::GoTrue(GoTrueEnrolled {
+                id: e.factor.id,
+                kind: "totp",
+                friendly_name: e.factor.friendly_name.clone().unwrap_or_default(),
+                totp: TotpSetup {
+                    secret: e.secret,
+                    uri: e.uri,
+                    qr_code: e.qr_code,
+                },
+            })));
+    }
     Ok(HttpResponse::Created()
         .insert_header(("Cache-Control", "no-store"))
-        .json(body))
+        .json(EnrolledView {
+            factor: FactorView::from(e.factor),
+            totp: TotpSetup {
+                secret: e.secret,
+                uri: e.uri,
+                qr_code: e.qr_code,
+            },
+        }))
 }
 
-#[utoipa::path(post, path = "/api/auth/factors/{id}/challenge", responses((status = 201), (status = 404)))]
-#[post("/api/auth/factors/{id}/challenge")]
+#[utoipa::path(post, path = "/api/auth/factors/{id}/challenge", operation_id = "challenge_factor", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "a factor of the caller")),
+    responses((status = 201, description = "a challenge to verify within 5 minutes", body = ChallengeView),
+              (status = 200, description = "GoTrue dialect (`X-Supabase-Api-Version`): the challenge, `expires_at` in Unix seconds", body = GoTrueChallenge),
+              (status = 404, description = "not a factor of the caller"),
+              (status = 429, description = "rate_limited: too many challenges opened (20 per 5 minutes)")))]
 pub async fn challenge(
     st: web::Data<AppState>,
-    t: Aal1Tenant,
+    req: HttpRequest,
+    t: Result<Aal1Tenant, ApiError>,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let t = t.0;
-    let (uid, sid, fid) = (t.user_id().0, t.session_id().0, id.into_inner());
-    let ch = Challenge {
-        id: Uuid::new_v4(),
-        factor_id: fid,
-        session_id: sid,
-        created_at: Utc::now(),
-        expires_at: Utc::now() + chrono::Duration::seconds(CHALLENGE_TTL_SECS),
-        verified_at: None,
-    };
-    let ch2 = ch.clone();
-    st.db
-        .system_tx(|c| {
-            Box::pin(async move {
-                mfa::factor(c, uid, fid)
-                    .await?
-                    .ok_or_else(|| ApiError::not_found("factor"))?;
-                mfa::insert_challenge(c, &ch2).await?;
-                Ok::<_, ApiError>(())
-            })
-        })
-        .await?;
-    Ok(HttpResponse::Created().json(json!({"id": ch.id, "expires_at": ch.expires_at})))
+    let go = gotrue::requested(&req);
+    let r = async {
+        let t = gotrue::bearer(go, t)?;
+        Ok::<_, ApiError>(mfa::challenge(&st, caller(&t.0), id.into_inner()).await?)
+    }
+    .await;
+    gotrue::answer(
+        go,
+        r.map(|(id, expires_at)| {
+            if go {
+                HttpResponse::Ok().json(GoTrueChallenge {
+                    id,
+                    kind: "totp",
+                    expires_at: expires_at.timestamp(),
+                })
+            } else {
+                HttpResponse::Created().json(ChallengeView { id, expires_at })
+            }
+        }),
+    )
+}
+
+/// GoTrue's challenge answer: `expires_at` in Unix seconds.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct GoTrueChallenge {
+    pub id: Uuid,
+    /// `totp`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub expires_at: i64,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -243,222 +262,133 @@ pub struct Verify {
     pub recovery_code: Option<String>,
 }
 
-enum Verified {
-    Ok {
-        first: bool,
-        method: &'static str,
-        revoked: Vec<Uuid>,
-    },
-    Failed(&'static str),
-}
-
-#[utoipa::path(post, path = "/api/auth/factors/{id}/verify", request_body = Verify, responses((status = 200), (status = 401), (status = 429)))]
-#[post("/api/auth/factors/{id}/verify")]
+#[utoipa::path(post, path = "/api/auth/factors/{id}/verify", operation_id = "verify_factor", security(("bearer" = [])), request_body = Verify,
+    params(("id" = Uuid, Path, description = "a factor of the caller")),
+    responses((status = 200, description = "verified: the session is aal2", body = VerifiedView),
+              (status = 401, description = "invalid_mfa_code"),
+              (status = 404, description = "not a factor of the caller"),
+              (status = 422, description = "invalid_challenge, or invalid_field (code/recovery_code)"),
+              (status = 429, description = "rate_limited: too many failed codes for this factor")))]
 pub async fn verify(
     st: web::Data<AppState>,
     req: HttpRequest,
-    t: Aal1Tenant,
+    t: Result<Aal1Tenant, ApiError>,
     id: web::Path<Uuid>,
-    body: Json<Verify>,
+    body: Json<serde_json::Value>,
 ) -> Result<HttpResponse, ApiError> {
-    let t = t.0;
-    let body = body.into_inner();
-    let (uid, sid, fid, org) = (t.user_id().0, t.session_id().0, id.into_inner(), t.org_id());
-    let origin = origin(&req, st.settings.trust_forwarded_for);
-    let fid_s = fid.to_string();
-    let limit = Limit {
-        scope: "mfa_verify",
-        subject: &fid_s,
-        max: 5,
-        window: std::time::Duration::from_secs(300),
+    let go = gotrue::requested(&req);
+    let r = async {
+        let t = gotrue::bearer(go, t)?;
+        verify_run(&st, &req, go, t, id.into_inner(), body.into_inner()).await
     };
-    if let Some(retry) = st.limit_reached(&limit).await? {
-        audit_in(&st, org, uid, "mfa.rate_limited", fid, json!({}), &origin).await?;
-        return Err(ApiError::TooManyRequests {
-            retry_after_secs: retry,
-        });
-    }
-    let (code, recovery) = match (body.code, body.recovery_code) {
-        (Some(c), None) => (Some(c), None),
-        (None, Some(r)) => (None, Some(r)),
-        _ => {
-            return Err(ApiError::invalid(
-                "invalid_field",
-                Some("code"),
-                "send exactly one of code and recovery_code",
-            ));
+    gotrue::answer(go, r.await)
+}
+
+async fn verify_run(
+    st: &AppState,
+    req: &HttpRequest,
+    go: bool,
+    t: Aal1Tenant,
+    id: Uuid,
+    body: serde_json::Value,
+) -> Result<HttpResponse, ApiError> {
+    let b: Verify = if go {
+        // GoTrue clients also send `factor_id` (the path's) and may send more: ignored.
+        let m = gotrue::object(body)?;
+        let challenge = gotrue::req_str(&m, "challenge_id")?;
+        Verify {
+            challenge_id: challenge.parse().map_err(|_| {
+                ApiError::invalid(
+                    "invalid_field",
+                    Some("challenge_id"),
+                    "`challenge_id` is not a UUID",
+                )
+            })?,
+            code: gotrue::opt_str(&m, "code")?,
+            recovery_code: gotrue::opt_str(&m, "recovery_code")?,
         }
+    } else {
+        let raw = serde_json::to_vec(&body).map_err(ApiError::internal)?;
+        servicekit::json::parse(&raw)?
     };
-    let st2 = st.clone();
-    let challenge_id = body.challenge_id;
-    let outcome = st
-        .db
-        .system_tx(|c| {
-            Box::pin(async move {
-                let factor = mfa::factor(c, uid, fid)
-                    .await?
-                    .ok_or_else(|| ApiError::not_found("factor"))?;
-                if !mfa::consume_challenge(c, challenge_id, fid, sid).await? {
-                    return Err(ApiError::invalid(
-                        "invalid_challenge",
-                        Some("challenge_id"),
-                        "the challenge is unknown, expired or already used",
-                    ));
-                }
-                let first = factor.status != "verified";
-                let method = if let Some(code) = code {
-                    let secret = st2
-                        .ring
-                        .decrypt(
-                            uid,
-                            PURPOSE,
-                            &Sealed {
-                                key_id: factor.secret_key_id.clone(),
-                                ciphertext: factor.secret.clone(),
-                            },
-                        )
-                        .map_err(ApiError::internal)?;
-                    let now = Utc::now().timestamp().max(0) as u64;
-                    let Some(step) = totp::matching_step(&secret, &code, now) else {
-                        return Ok(Verified::Failed("mfa.verify_failed"));
-                    };
-                    if mfa::advance_step(c, fid, step as i64).await? == 0 {
-                        return Ok(Verified::Failed("mfa.code_replayed"));
-                    }
-                    "totp"
-                } else {
-                    if first {
-                        return Err(ApiError::invalid(
-                            "invalid_field",
-                            Some("recovery_code"),
-                            "a new factor is verified with a code",
-                        ));
-                    }
-                    let code = recovery.unwrap_or_default();
-                    if !mfa::use_recovery_code(c, uid, &recovery_hash(&code)).await? {
-                        return Ok(Verified::Failed("mfa.recovery_code_failed"));
-                    }
-                    "mfa/recovery_code"
-                };
-                let mut revoked = Vec::new();
-                if first {
-                    mfa::mark_verified(c, fid).await?;
-                    // The first factor ends every other (aal1) session of the user.
-                    revoked = sessions::revoke(c, uid, Which::AllBut(sid), "mfa_enrolled").await?;
-                }
-                Ok::<_, ApiError>(Verified::Ok {
-                    first,
-                    method,
-                    revoked,
-                })
-            })
-        })
-        .await?;
-    let (first, method, revoked) = match outcome {
-        Verified::Failed(action) => {
-            st.limit_hit(&limit).await?;
-            metrics::counter!("auth_mfa_failures_total").increment(1);
-            audit_in(&st, org, uid, action, fid, json!({}), &origin).await?;
-            return Err(ApiError::unauthorized(
-                "invalid_mfa_code",
-                "the code is wrong, expired or already used",
-            ));
-        }
-        Verified::Ok {
-            first,
-            method,
-            revoked,
-        } => (first, method, revoked),
-    };
-    st.publish_revocations(&revoked).await?;
-    let session = st
-        .db
-        .system_tx(|c| {
-            Box::pin(
-                async move { Ok::<_, ApiError>(sessions::raise_to_aal2(c, sid, method).await?) },
-            )
-        })
-        .await?;
-    let mut recovery_codes = None;
-    if first && method == "totp" {
-        let codes = new_recovery_codes();
-        let hashes: Vec<Vec<u8>> = codes.iter().map(|c| recovery_hash(c)).collect();
-        st.db
-            .system_tx(|c| {
-                Box::pin(async move {
-                    Ok::<_, ApiError>(mfa::replace_recovery_codes(c, uid, &hashes).await?)
-                })
-            })
-            .await?;
-        recovery_codes = Some(codes);
-    }
-    let action = match (first, method) {
-        (_, "mfa/recovery_code") => "mfa.recovery_code_used",
-        (true, _) => "mfa.factor_activated",
-        _ => "mfa.verified",
-    };
-    audit_in(
-        &st,
-        org,
-        uid,
-        action,
-        fid,
-        json!({"method": method}),
+    let origin = origin(req, st.settings.trust_forwarded_for);
+    let v = mfa::verify(
+        st,
+        caller(&t.0),
+        id,
+        Proof {
+            challenge_id: b.challenge_id,
+            code: b.code,
+            recovery_code: b.recovery_code,
+        },
         &origin,
     )
     .await?;
-    st.limit_reset(&limit).await?;
-    let pair = st.session_pair(&session).await?;
-    let mut body = serde_json::to_value(&pair).map_err(ApiError::internal)?;
-    if let Some(codes) = recovery_codes {
-        body["recovery_codes"] = json!(codes);
-    }
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
-        .json(body))
+        .json(VerifiedView {
+            tokens: v.tokens,
+            recovery_codes: v.recovery_codes,
+        }))
 }
 
-#[utoipa::path(delete, path = "/api/auth/factors/{id}", responses((status = 204), (status = 403), (status = 404)))]
-#[delete("/api/auth/factors/{id}")]
+#[utoipa::path(delete, path = "/api/auth/factors/{id}", operation_id = "remove_factor", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "a factor of the caller")),
+    responses((status = 204, description = "removed"),
+              (status = 200, description = "GoTrue dialect (`X-Supabase-Api-Version`): removed", body = RemovedFactor),
+              (status = 403, description = "aal2_required: the caller enrolled a factor and the session is aal1; reauthentication_needed: no sign-in within the step-up window"),
+              (status = 404, description = "not a factor of the caller")))]
 pub async fn remove(
     st: web::Data<AppState>,
     req: HttpRequest,
-    t: Aal1Tenant,
+    t: Result<Aal1Tenant, ApiError>,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let t = t.0;
-    let (uid, fid) = (t.user_id().0, id.into_inner());
-    let aal = t.aal();
-    st.db
-        .system_tx(|c| {
-            Box::pin(async move {
-                let factor = mfa::factor(c, uid, fid)
-                    .await?
-                    .ok_or_else(|| ApiError::not_found("factor"))?;
-                if factor.status == "verified" && aal != Aal::Aal2 {
-                    return Err(aal2_required());
-                }
-                mfa::delete_factor(c, uid, fid).await?;
-                if !mfa::factors_of(c, uid)
-                    .await?
-                    .iter()
-                    .any(|f| f.status == "verified")
-                {
-                    mfa::delete_recovery_codes(c, uid).await?;
-                }
-                Ok::<_, ApiError>(())
-            })
+    let go = gotrue::requested(&req);
+    let id = id.into_inner();
+    let r = async {
+        let t = gotrue::bearer(go, t)?;
+        step_up::require(&st, &assurance(&t.0)).await?;
+        let origin = origin(&req, st.settings.trust_forwarded_for);
+        mfa::remove(&st, caller(&t.0), id, &origin).await?;
+        Ok::<_, ApiError>(if go {
+            HttpResponse::Ok().json(RemovedFactor { id })
+        } else {
+            HttpResponse::NoContent().finish()
         })
-        .await?;
-    audit_in(
-        &st,
-        t.org_id(),
-        uid,
-        "mfa.removed",
-        fid,
-        json!({}),
-        &origin(&req, st.settings.trust_forwarded_for),
-    )
-    .await?;
-    Ok(HttpResponse::NoContent().finish())
+    };
+    gotrue::answer(go, r.await)
+}
+
+/// GoTrue's unenrol answer.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RemovedFactor {
+    pub id: Uuid,
+}
+
+/// New recovery codes, shown once.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RecoveryCodesView {
+    pub recovery_codes: Vec<String>,
+}
+
+/// Replaces the caller's recovery codes (every old one stops working). Needs aal2 and a recent
+/// verification (step-up).
+#[utoipa::path(post, path = "/api/auth/factors/recovery-codes/regenerate", operation_id = "regenerate_recovery_codes", security(("bearer" = [])),
+    responses((status = 200, description = "the new codes, shown once", body = RecoveryCodesView),
+              (status = 403, description = "aal2_required or reauthentication_needed (step-up)"),
+              (status = 409, description = "no_verified_factor: recovery codes come with a verified factor")))]
+pub async fn regenerate_recovery_codes(
+    st: web::Data<AppState>,
+    req: HttpRequest,
+    t: Aal1Tenant,
+) -> Result<HttpResponse, ApiError> {
+    step_up::require(&st, &assurance(&t.0)).await?;
+    let origin = origin(&req, st.settings.trust_forwarded_for);
+    let codes = mfa::regenerate_recovery_codes(&st, caller(&t.0), &origin).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(RecoveryCodesView {
+            recovery_codes: codes,
+        }))
 }

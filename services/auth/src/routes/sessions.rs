@@ -1,73 +1,142 @@
-//! The caller's own sessions: one per device, listable and revocable.
+//! The caller's own sessions: list, revoke one, and `POST /api/auth/logout`.
 
-use actix_web::{HttpRequest, HttpResponse, delete, get, web};
-use serde_json::json;
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use servicekit::ApiError;
-use tenancy::Tenant;
+use servicekit::page::Page;
+use tenancy::{Aal1Tenant, OrgId, Tenant};
 use uuid::Uuid;
 
-use crate::routes::origin;
+use crate::core::sessions::{self, LogoutScope};
+use crate::core::step_up;
+use crate::routes::problem::{assurance, origin};
 use crate::state::AppState;
-use crate::store::audit;
-use crate::store::sessions::{self, Which};
+use crate::store::sessions::Session;
 
-#[utoipa::path(get, path = "/api/auth/sessions", responses((status = 200)))]
-#[get("/api/auth/sessions")]
-pub async fn list(st: web::Data<AppState>, tenant: Tenant) -> Result<HttpResponse, ApiError> {
-    let uid = tenant.user_id().0;
-    let current = tenant.session_id().0;
-    let rows = st
-        .db
-        .system_tx(|c| {
-            Box::pin(async move { Ok::<_, ApiError>(sessions::live_of_user(c, uid).await?) })
-        })
-        .await?;
-    let items: Vec<_> = rows
-        .iter()
-        .map(|s| {
-            json!({"id": s.id, "user_agent": s.user_agent, "ip": s.ip, "created_at": s.created_at,
-                   "refreshed_at": s.refreshed_at, "expires_at": s.not_after, "aal": s.aal,
-                   "org_id": s.org_id, "current": s.id == current})
-        })
-        .collect();
-    Ok(HttpResponse::Ok().json(json!({ "items": items })))
+/// One of the caller's sessions (one per device).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SessionView {
+    pub id: Uuid,
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub refreshed_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    /// `aal1` or `aal2`.
+    pub aal: String,
+    #[schema(value_type = Option<Uuid>)]
+    pub org_id: Option<OrgId>,
+    /// The session of the token making this request.
+    pub current: bool,
 }
 
-#[utoipa::path(delete, path = "/api/auth/sessions/{id}", responses((status = 204), (status = 404)))]
-#[delete("/api/auth/sessions/{id}")]
+impl SessionView {
+    fn of(s: Session, current: Uuid) -> Self {
+        SessionView {
+            current: s.id == current,
+            id: s.id,
+            user_agent: s.user_agent,
+            ip: s.ip,
+            created_at: s.created_at,
+            refreshed_at: s.refreshed_at,
+            expires_at: s.not_after,
+            aal: s.aal,
+            org_id: s.org_id,
+        }
+    }
+}
+
+/// Every live session of the caller, newest first (one page: `next_cursor` is always null).
+#[utoipa::path(get, path = "/api/auth/sessions", operation_id = "list_sessions", security(("bearer" = [])),
+    responses((status = 200, body = Page<SessionView>)))]
+pub async fn list(st: web::Data<AppState>, tenant: Tenant) -> Result<HttpResponse, ApiError> {
+    let current = tenant.session_id().0;
+    let rows = sessions::list(&st, tenant.user_id()).await?;
+    Ok(HttpResponse::Ok().json(Page {
+        items: rows
+            .into_iter()
+            .map(|s| SessionView::of(s, current))
+            .collect(),
+        next_cursor: None,
+    }))
+}
+
+#[utoipa::path(delete, path = "/api/auth/sessions/{id}", operation_id = "revoke_session", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "a session of the caller")),
+    responses((status = 204, description = "revoked"), (status = 404, description = "not a live session of the caller")))]
 pub async fn revoke(
     st: web::Data<AppState>,
     req: HttpRequest,
     tenant: Tenant,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = id.into_inner();
-    let uid = tenant.user_id().0;
-    let org = tenant.org_id();
     let origin = origin(&req, st.settings.trust_forwarded_for);
-    let ids = st
-        .db
-        .tenant_tx(org, |c| {
-            Box::pin(async move {
-                // Only the caller's own sessions: another user's id looks unknown.
-                let ids = sessions::revoke(c, uid, Which::One(id), "revoked_by_user").await?;
-                if ids.is_empty() {
-                    return Err(ApiError::not_found("session"));
-                }
-                audit::record(
-                    c,
-                    org.0,
-                    Some(uid),
-                    "session.revoked",
-                    Some(id.to_string()),
-                    json!({}),
-                    &origin,
-                )
-                .await?;
-                Ok::<_, ApiError>(ids)
-            })
-        })
-        .await?;
-    st.publish_revocations(&ids).await?;
+    sessions::revoke(
+        &st,
+        tenant.org_id(),
+        tenant.user_id(),
+        id.into_inner(),
+        &origin,
+    )
+    .await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LogoutQuery {
+    pub scope: Option<String>,
+}
+
+/// `POST /api/auth/logout?scope=local|global|others` (default `local`).
+#[utoipa::path(post, path = "/api/auth/logout", operation_id = "logout", security(("bearer" = [])),
+    params(("scope" = Option<String>, Query, description = "`local` (default), `others` or `global`")),
+    responses((status = 204, description = "the sessions ended"),
+              (status = 403, description = "others/global only: aal2_required (the caller enrolled a factor) or reauthentication_needed (no sign-in within the step-up window)"),
+              (status = 422, description = "invalid_field: an unknown scope")))]
+pub async fn logout(
+    st: web::Data<AppState>,
+    req: HttpRequest,
+    tenant: Result<Aal1Tenant, ApiError>,
+    q: web::Query<LogoutQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let go = crate::routes::problem::gotrue::requested(&req);
+    let r = async {
+        let Aal1Tenant(tenant) = crate::routes::problem::gotrue::bearer(go, tenant)?;
+        logout_run(&st, &req, &tenant, q.scope.as_deref()).await?;
+        Ok(HttpResponse::NoContent().finish())
+    };
+    crate::routes::problem::gotrue::answer(go, r.await)
+}
+
+async fn logout_run(
+    st: &AppState,
+    req: &HttpRequest,
+    tenant: &Tenant,
+    scope: Option<&str>,
+) -> Result<(), ApiError> {
+    let raw = scope.unwrap_or("local");
+    let scope = LogoutScope::parse(raw).ok_or_else(|| {
+        ApiError::invalid(
+            "invalid_field",
+            Some("scope"),
+            format!("scope {raw:?} is not local, others or global"),
+        )
+    })?;
+    // Signing this device out is always allowed; signing out everywhere is sensitive (a thief
+    // with a stolen token must not lock the owner out of their other devices).
+    if scope != LogoutScope::Local {
+        step_up::require(st, &assurance(tenant)).await?;
+    }
+    let origin = origin(req, st.settings.trust_forwarded_for);
+    sessions::logout(
+        st,
+        tenant.org_id(),
+        tenant.user_id(),
+        tenant.session_id().0,
+        scope,
+        &origin,
+    )
+    .await?;
+    Ok(())
 }

@@ -4,9 +4,10 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::Serialize;
+use tenancy::{OrgId, UserId};
 use uuid::Uuid;
 
-use super::schema::audit_log;
+use super::schema::auth::audit_log;
 
 /// Where a request came from, for the audit log and the session list.
 #[derive(Debug, Clone, Default)]
@@ -19,8 +20,10 @@ pub struct Origin {
 #[diesel(table_name = audit_log)]
 pub struct Entry {
     pub id: Uuid,
-    pub org_id: Uuid,
-    pub actor_id: Option<Uuid>,
+    #[schema(value_type = Uuid)]
+    pub org_id: OrgId,
+    #[schema(value_type = Option<Uuid>)]
+    pub actor_id: Option<UserId>,
     pub action: String,
     pub target: Option<String>,
     pub metadata: serde_json::Value,
@@ -32,8 +35,8 @@ pub struct Entry {
 /// Appends one entry; call inside the org's tenant transaction.
 pub async fn record(
     c: &mut AsyncPgConnection,
-    org: Uuid,
-    actor: Option<Uuid>,
+    org: OrgId,
+    actor: Option<UserId>,
     action: &str,
     target: Option<String>,
     metadata: serde_json::Value,
@@ -59,7 +62,7 @@ pub async fn record(
 #[derive(Debug, Default)]
 pub struct Filter {
     pub action: Option<String>,
-    pub actor: Option<Uuid>,
+    pub actor: Option<UserId>,
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,
     /// Keyset cursor: entries strictly older than (created_at, id).
@@ -68,7 +71,7 @@ pub struct Filter {
 }
 
 /// Newest first; RLS limits it to the transaction's org, the filter on `org` says so again.
-pub async fn list(c: &mut AsyncPgConnection, org: Uuid, f: &Filter) -> QueryResult<Vec<Entry>> {
+pub async fn list(c: &mut AsyncPgConnection, org: OrgId, f: &Filter) -> QueryResult<Vec<Entry>> {
     let mut q = audit_log::table
         .filter(audit_log::org_id.eq(org))
         .select(Entry::as_select())

@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use uuid::Uuid;
+use tenancy::{OrgId, UserId};
 
-use super::schema::{feature_flags, flag_overrides};
+use super::schema::auth::{feature_flags, flag_overrides};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, serde::Serialize)]
 #[diesel(table_name = feature_flags)]
@@ -47,7 +47,7 @@ pub async fn upsert(c: &mut AsyncPgConnection, f: &Flag) -> QueryResult<()> {
 /// The transaction's org overrides (RLS narrows them to that org).
 pub async fn overrides(
     c: &mut AsyncPgConnection,
-    org: Uuid,
+    org: OrgId,
 ) -> QueryResult<BTreeMap<String, bool>> {
     let rows: Vec<(String, bool)> = flag_overrides::table
         .filter(flag_overrides::org_id.eq(org))
@@ -59,10 +59,10 @@ pub async fn overrides(
 
 pub async fn set_override(
     c: &mut AsyncPgConnection,
-    org: Uuid,
+    org: OrgId,
     key: &str,
     enabled: Option<bool>,
-    by: Uuid,
+    by: UserId,
 ) -> QueryResult<()> {
     match enabled {
         Some(v) => diesel::insert_into(flag_overrides::table)

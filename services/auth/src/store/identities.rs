@@ -4,15 +4,16 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use tenancy::UserId;
 use uuid::Uuid;
 
-use super::schema::identities;
+use super::schema::auth::identities;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = identities)]
 pub struct Identity {
     pub id: Uuid,
-    pub user_id: Uuid,
+    pub user_id: UserId,
     pub provider: String,
     pub provider_sub: String,
     pub email: Option<String>,
@@ -34,7 +35,7 @@ pub async fn find_by_sub(
         .optional()
 }
 
-pub async fn list_of_user(c: &mut AsyncPgConnection, user: Uuid) -> QueryResult<Vec<Identity>> {
+pub async fn list_of_user(c: &mut AsyncPgConnection, user: UserId) -> QueryResult<Vec<Identity>> {
     identities::table
         .filter(identities::user_id.eq(user))
         .order(identities::created_at.asc())

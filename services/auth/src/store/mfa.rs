@@ -3,19 +3,21 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use tenancy::UserId;
 use uuid::Uuid;
 
-use super::schema::{mfa_challenges, mfa_factors, recovery_codes};
+use super::schema::auth::{mfa_challenges, mfa_factors, recovery_codes};
+use super::status::FactorStatus;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = mfa_factors)]
 pub struct Factor {
     pub id: Uuid,
-    pub user_id: Uuid,
+    pub user_id: UserId,
     pub friendly_name: Option<String>,
     pub secret: Vec<u8>,
     pub secret_key_id: String,
-    pub status: String,
+    pub status: FactorStatus,
     pub last_used_step: Option<i64>,
     pub created_at: DateTime<Utc>,
     pub verified_at: Option<DateTime<Utc>>,
@@ -32,7 +34,7 @@ pub struct Challenge {
     pub verified_at: Option<DateTime<Utc>>,
 }
 
-pub async fn factors_of(c: &mut AsyncPgConnection, user: Uuid) -> QueryResult<Vec<Factor>> {
+pub async fn factors_of(c: &mut AsyncPgConnection, user: UserId) -> QueryResult<Vec<Factor>> {
     mfa_factors::table
         .filter(mfa_factors::user_id.eq(user))
         .order(mfa_factors::created_at.asc())
@@ -43,7 +45,7 @@ pub async fn factors_of(c: &mut AsyncPgConnection, user: Uuid) -> QueryResult<Ve
 
 pub async fn factor(
     c: &mut AsyncPgConnection,
-    user: Uuid,
+    user: UserId,
     id: Uuid,
 ) -> QueryResult<Option<Factor>> {
     mfa_factors::table
@@ -64,7 +66,11 @@ pub async fn insert_factor(c: &mut AsyncPgConnection, f: &Factor) -> QueryResult
         .map(|_| ())
 }
 
-pub async fn delete_factor(c: &mut AsyncPgConnection, user: Uuid, id: Uuid) -> QueryResult<usize> {
+pub async fn delete_factor(
+    c: &mut AsyncPgConnection,
+    user: UserId,
+    id: Uuid,
+) -> QueryResult<usize> {
     diesel::delete(
         mfa_factors::table
             .find(id)
@@ -91,7 +97,7 @@ pub async fn advance_step(c: &mut AsyncPgConnection, id: Uuid, step: i64) -> Que
 pub async fn mark_verified(c: &mut AsyncPgConnection, id: Uuid) -> QueryResult<()> {
     diesel::update(mfa_factors::table.find(id))
         .set((
-            mfa_factors::status.eq("verified"),
+            mfa_factors::status.eq(FactorStatus::Verified),
             mfa_factors::verified_at.eq(Utc::now()),
         ))
         .execute(c)
@@ -131,7 +137,7 @@ pub async fn consume_challenge(
 /// Replaces the user's recovery codes with `hashes`.
 pub async fn replace_recovery_codes(
     c: &mut AsyncPgConnection,
-    user: Uuid,
+    user: UserId,
     hashes: &[Vec<u8>],
 ) -> QueryResult<()> {
     diesel::delete(recovery_codes::table.filter(recovery_codes::user_id.eq(user)))
@@ -156,7 +162,7 @@ pub async fn replace_recovery_codes(
         .map(|_| ())
 }
 
-pub async fn delete_recovery_codes(c: &mut AsyncPgConnection, user: Uuid) -> QueryResult<()> {
+pub async fn delete_recovery_codes(c: &mut AsyncPgConnection, user: UserId) -> QueryResult<()> {
     diesel::delete(recovery_codes::table.filter(recovery_codes::user_id.eq(user)))
         .execute(c)
         .await
@@ -166,7 +172,7 @@ pub async fn delete_recovery_codes(c: &mut AsyncPgConnection, user: Uuid) -> Que
 /// Uses one unused code with this hash; false when there is none.
 pub async fn use_recovery_code(
     c: &mut AsyncPgConnection,
-    user: Uuid,
+    user: UserId,
     hash: &[u8],
 ) -> QueryResult<bool> {
     let n = diesel::update(
@@ -181,11 +187,36 @@ pub async fn use_recovery_code(
     Ok(n >= 1)
 }
 
-pub async fn unused_recovery_codes(c: &mut AsyncPgConnection, user: Uuid) -> QueryResult<i64> {
+pub async fn unused_recovery_codes(c: &mut AsyncPgConnection, user: UserId) -> QueryResult<i64> {
     recovery_codes::table
         .filter(recovery_codes::user_id.eq(user))
         .filter(recovery_codes::used_at.is_null())
         .count()
         .get_result(c)
         .await
+}
+
+/// Whether the user has a verified factor.
+pub async fn has_verified_factor(c: &mut AsyncPgConnection, user: UserId) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        mfa_factors::table
+            .filter(mfa_factors::user_id.eq(user))
+            .filter(mfa_factors::status.eq(FactorStatus::Verified)),
+    ))
+    .get_result(c)
+    .await
+}
+
+/// One of the user's unused recovery codes as stored (all of a user's codes share a salt).
+pub async fn any_unused_recovery_code(
+    c: &mut AsyncPgConnection,
+    user: UserId,
+) -> QueryResult<Option<Vec<u8>>> {
+    recovery_codes::table
+        .filter(recovery_codes::user_id.eq(user))
+        .filter(recovery_codes::used_at.is_null())
+        .select(recovery_codes::code_hash)
+        .first(c)
+        .await
+        .optional()
 }

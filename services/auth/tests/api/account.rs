@@ -123,6 +123,163 @@ async fn signup_login_refresh_logout_round_trip_and_org_created_once() {
     );
 }
 
+/// Issue 11 item 7b. With signup confirmation (the product default) a registered email is
+/// answered like a new one: same status, same JSON keys, no tokens; the account is untouched
+/// (no new user, no new session, its password still works); its owner gets an "account exists"
+/// mail and the attacker's address gets nothing. On the old code the second signup was a 409
+/// `email_taken` (and a new signup returned tokens).
+#[tokio::test]
+async fn signup_with_a_registered_email_answers_like_a_new_signup_and_mails_the_owner() {
+    let app = spawn_with(&[("AUTH_SIGNUP_CONFIRM_EMAIL", "true")]).await;
+    let body = |email: &str, password: &str| json!({"email": email, "password": password, "org_name": "Cedar Point Physio", "org_timezone": "America/New_York"});
+    // The victim signs up, confirms the mailed link, logs in.
+    let victim = unique_email();
+    let r = post(&app, "/api/auth/signup", None, body(&victim, PASSWORD)).await;
+    let new_status = r.status().as_u16();
+    let new_answer: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(new_status, 201, "{new_answer}");
+    assert!(new_answer.get("access_token").is_none(), "{new_answer}");
+    assert!(new_answer.get("refresh_token").is_none(), "{new_answer}");
+    // Not confirmed yet: the right password is answered like a wrong one.
+    problem(
+        password_grant(&app, &victim, PASSWORD).await,
+        401,
+        "invalid_credentials",
+    )
+    .await;
+    let token = after(&last_mail(&app, &victim).await, "verify-email#token=").to_string();
+    ok_json(
+        post(
+            &app,
+            "/api/auth/verify",
+            None,
+            json!({"type": "email", "token": token}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    let first = login(&app, &victim).await;
+    let user_id = first["user"]["id"].as_str().unwrap().to_string();
+    let users_before = count(&app, "SELECT count(*) AS n FROM auth.users").await;
+    let sessions_before = count(
+        &app,
+        &format!("SELECT count(*) AS n FROM auth.sessions WHERE user_id = '{user_id}'"),
+    )
+    .await;
+    let mails_before = count(&app, "SELECT count(*) AS n FROM auth.mail_outbox").await;
+
+    // The attacker signs up with the victim's email (other case, other password) and a fresh one.
+    let attacker_password = "attacker password 12345";
+    let r = post(
+        &app,
+        "/api/auth/signup",
+        None,
+        body(&victim.to_uppercase(), attacker_password),
+    )
+    .await;
+    let taken_status = r.status().as_u16();
+    let taken: serde_json::Value = r.json().await.unwrap();
+    let fresh = unique_email();
+    let r = post(
+        &app,
+        "/api/auth/signup",
+        None,
+        body(&fresh, attacker_password),
+    )
+    .await;
+    let fresh_status = r.status().as_u16();
+    let fresh_answer: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(taken_status, fresh_status, "{taken} vs {fresh_answer}");
+    assert_eq!(taken_status, 201);
+    fn keys(v: &serde_json::Value) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(o) = v.as_object() {
+            for (k, sub) in o {
+                out.push(k.clone());
+                out.extend(keys(sub).into_iter().map(|s| format!("{k}.{s}")));
+            }
+        }
+        out.sort();
+        out
+    }
+    assert_eq!(keys(&taken), keys(&fresh_answer));
+    assert_eq!(keys(&taken), keys(&new_answer));
+    assert!(taken.get("access_token").is_none() && taken.get("refresh_token").is_none());
+    // It echoes what the attacker typed, never the stored address or id.
+    assert_eq!(taken["user"]["email"], victim.to_uppercase());
+    assert_ne!(taken["user"]["id"], json!(user_id));
+    assert_eq!(taken["user"]["email_verified"], false);
+    assert_eq!(fresh_answer["user"]["email_verified"], false);
+
+    // The account is untouched: one new user (the fresh signup), no new session, and the
+    // victim's password still works while the attacker's does not.
+    assert_eq!(
+        count(&app, "SELECT count(*) AS n FROM auth.users").await,
+        users_before + 1
+    );
+    assert_eq!(
+        count(
+            &app,
+            &format!("SELECT count(*) AS n FROM auth.sessions WHERE user_id = '{user_id}'")
+        )
+        .await,
+        sessions_before
+    );
+    problem(
+        password_grant(&app, &victim, attacker_password).await,
+        401,
+        "invalid_credentials",
+    )
+    .await;
+    // The attacker's fresh account is unconfirmed: its own password is refused the same way,
+    // so logging in after the signup tells nothing either.
+    problem(
+        password_grant(&app, &fresh, attacker_password).await,
+        401,
+        "invalid_credentials",
+    )
+    .await;
+    let again = login(&app, &victim).await;
+    assert_eq!(again["user"]["id"], json!(user_id));
+
+    // The owner got an "account exists" mail at the stored address; the only other new mail is
+    // the fresh signup's own verification. Nothing went to the attacker's spelling of the address.
+    assert_eq!(
+        count(&app, &format!("SELECT count(*) AS n FROM auth.mail_outbox WHERE kind = 'account_exists' AND to_email = '{victim}'")).await,
+        1
+    );
+    assert_eq!(
+        count(&app, "SELECT count(*) AS n FROM auth.mail_outbox").await,
+        mails_before + 2
+    );
+    assert_eq!(
+        count(&app, &format!("SELECT count(*) AS n FROM auth.mail_outbox WHERE kind = 'verify_email' AND to_email = '{fresh}'")).await,
+        1
+    );
+    let mail = last_mail(&app, &victim).await;
+    assert!(mail.contains("already has one"), "{mail}");
+    // Again within the hour: the same answer, but no second mail (no inbox flooding).
+    let r = post(
+        &app,
+        "/api/auth/signup",
+        None,
+        body(&victim, attacker_password),
+    )
+    .await;
+    assert_eq!(r.status().as_u16(), 201);
+    let again: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(keys(&again), keys(&fresh_answer));
+    assert_eq!(
+        count(&app, &format!("SELECT count(*) AS n FROM auth.mail_outbox WHERE kind = 'account_exists' AND to_email = '{victim}'")).await,
+        1
+    );
+    assert!(
+        !mail.contains(attacker_password) && !mail.contains("token="),
+        "{mail}"
+    );
+}
+
 #[tokio::test]
 async fn signup_refuses_bad_input_and_duplicates() {
     let app = spawn().await;
@@ -314,7 +471,7 @@ async fn password_change_needs_the_current_password_and_ends_other_sessions() {
 }
 
 #[tokio::test]
-async fn the_sixth_failed_login_gets_429_and_an_audit_entry() {
+async fn the_sixth_failed_login_gets_429_and_a_security_event() {
     let app = spawn().await;
     let s = signup(&app).await;
     for _ in 0..5 {
@@ -330,7 +487,11 @@ async fn the_sixth_failed_login_gets_429_and_an_audit_entry() {
         .unwrap();
     assert!(retry > 0 && retry <= 900);
     problem(r, 429, "rate_limited").await;
-    let log = ok_json(get(&app, "/api/auth/audit", &s.access).await, 200).await;
+    let log = ok_json(
+        get(&app, "/api/auth/user/security-events", &s.access).await,
+        200,
+    )
+    .await;
     let actions: Vec<&str> = log["items"]
         .as_array()
         .unwrap()

@@ -1,8 +1,8 @@
 //! Feature flags: global rules set by the operator command, per-org overrides by org admins,
 //! the Redis cache other services read through `tenancy::flags`, and isolation.
 
+use runtime::Service as _;
 use serde_json::json;
-use servicekit::cli::Service as _;
 use tenancy::OrgId;
 
 use crate::helpers::*;

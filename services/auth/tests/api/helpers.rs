@@ -1,14 +1,14 @@
-//! spawn the auth service (and, where a test needs "another service", calendar verifying
-//! auth's tokens through auth's JWKS and the same Redis revocation set).
+//! spawn the auth service (and, where a test needs "another service", testkit's probe service
+//! verifying auth's tokens through auth's JWKS and the same Redis revocation set, exactly as
+//! every service's `tenancy` extractor does).
 
 use std::sync::Arc;
 
 use auth::AuthService;
-use calendar::Calendar;
 use reqwest::Response;
 use serde_json::{Value, json};
 pub use testkit::TestApp;
-use testkit::TestAuth;
+use testkit::{ProbeService, TestAuth};
 
 pub type AuthApp = TestApp<AuthService>;
 
@@ -25,8 +25,19 @@ pub async fn spawn_with(extra: &[(&str, &str)]) -> AuthApp {
     let mut env: Vec<(&str, &str)> = vec![
         ("AUTH_ARGON2_M_KIB", "1024"),
         ("AUTH_ARGON2_T", "1"),
+        // Below the OWASP floor on purpose: tests hash thousands of passwords.
+        ("AUTH_ARGON2_BELOW_FLOOR", "allow"),
         ("AUTH_REFRESH_GRACE_SECS", "2"),
         ("AUTH_KEY_RELOAD_SECS", "1"),
+        // Most tests want signup's first token pair; the confirmation flow (the product
+        // default) is tested with `spawn_with(&[("AUTH_SIGNUP_CONFIRM_EMAIL", "true")])`.
+        ("AUTH_SIGNUP_CONFIRM_EMAIL", "false"),
+        // The API tests run in parallel with every other test binary of `make test` on two
+        // cores: a hash may wait longer than the product's 2 s before it starts. Shedding has
+        // its own test binary (tests/flood) with its own settings; here a slow machine must not
+        // turn an answer into 503 hashing_busy.
+        ("AUTH_HASH_QUEUE", "256"),
+        ("AUTH_HASH_QUEUE_WAIT_MS", "30000"),
         (
             "AUTH_SERVICE_CLIENTS",
             "voice-webhook:voice-webhook-test-secret-0123456789",
@@ -36,29 +47,14 @@ pub async fn spawn_with(extra: &[(&str, &str)]) -> AuthApp {
     testkit::spawn_app_with::<AuthService>(Arc::new(TestAuth::start().await), &env).await
 }
 
-/// calendar trusting `auth`: its JWKS and its Redis revocation set.
-pub async fn other_service(auth: &AuthApp) -> TestApp<Calendar> {
-    let jwks = auth.url("/.well-known/jwks.json");
-    testkit::spawn_app_with::<Calendar>(
-        Arc::new(TestAuth::start().await),
-        &[
-            ("JWKS_URL", jwks.as_str()),
-            ("REDIS_PREFIX", auth.redis_prefix.as_str()),
-        ],
-    )
-    .await
+/// Another service trusting `auth`: its JWKS and its Redis revocation set.
+pub async fn other_service(auth: &AuthApp) -> ProbeService {
+    ProbeService::start(&auth.url("/.well-known/jwks.json"), &auth.redis_prefix).await
 }
 
-/// Status of calendar's protected list route for `token`.
-pub async fn other_service_status(cal: &TestApp<Calendar>, token: &str) -> u16 {
-    cal.client
-        .get(cal.url("/api/calendar/services"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
+/// Status of the other service's protected route for `token`.
+pub async fn other_service_status(other: &ProbeService, token: &str) -> u16 {
+    other.status(token).await
 }
 
 pub fn unique_email() -> String {
@@ -241,7 +237,7 @@ pub fn after<'a>(text: &'a str, marker: &str) -> &'a str {
 
 /// Asserts that `token` is refused (401) by the other service within one second — the bound
 /// ARCHITECTURE §4 sets for revocation (services remember a "not revoked" answer for 250 ms).
-pub async fn refused_within_a_second(cal: &TestApp<Calendar>, token: &str) {
+pub async fn refused_within_a_second(cal: &ProbeService, token: &str) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
     loop {
         let status = other_service_status(cal, token).await;
@@ -254,4 +250,104 @@ pub async fn refused_within_a_second(cal: &TestApp<Calendar>, token: &str) {
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+}
+
+/// Runs a statement as the database superuser (moving a due time, reading past RLS).
+pub async fn execute_sql(app: &AuthApp, sql: &str) -> usize {
+    use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl as _};
+    let mut conn = AsyncPgConnection::establish(&app.db.admin_url())
+        .await
+        .unwrap();
+    diesel::sql_query(sql).execute(&mut conn).await.unwrap()
+}
+
+fn redis_pool(app: &AuthApp) -> deadpool_redis::Pool {
+    servicekit::db::redis_pool(&app.settings.standard.common.redis_url, 2).unwrap()
+}
+
+/// Deletes every revocation mark of this app from Redis (as a Redis restart, a flush or an
+/// eviction would); returns how many there were.
+pub async fn delete_revocation_marks(app: &AuthApp) -> usize {
+    use deadpool_redis::redis::AsyncCommands as _;
+    let mut conn = redis_pool(app).get().await.unwrap();
+    let keys: Vec<String> = conn
+        .keys(format!("{}revoked:session:*", app.redis_prefix))
+        .await
+        .unwrap();
+    if !keys.is_empty() {
+        let () = conn.del(&keys).await.unwrap();
+    }
+    keys.len()
+}
+
+/// Whether the revocation mark of `session` is in Redis.
+pub async fn revocation_marked(app: &AuthApp, session: &str) -> bool {
+    use deadpool_redis::redis::AsyncCommands as _;
+    let mut conn = redis_pool(app).get().await.unwrap();
+    conn.exists(format!("{}revoked:session:{session}", app.redis_prefix))
+        .await
+        .unwrap()
+}
+
+/// The session id a token belongs to.
+pub fn session_of(token: &str) -> String {
+    claims(token)["session_id"].as_str().unwrap().to_string()
+}
+
+/// A refresh that switches the session to `org`; returns (access, refresh).
+pub async fn switch_org(app: &AuthApp, refresh_token: &str, org: &str) -> (String, String) {
+    let body = ok_json(
+        post(
+            app,
+            "/api/auth/token?grant_type=refresh_token",
+            None,
+            json!({"refresh_token": refresh_token, "org_id": org}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    (
+        body["access_token"].as_str().unwrap().to_string(),
+        body["refresh_token"].as_str().unwrap().to_string(),
+    )
+}
+
+/// Asserts that `token` is refused (401 `session_revoked`) by auth itself and by the other
+/// service within `within`.
+pub async fn refused_everywhere_within(
+    app: &AuthApp,
+    other: &ProbeService,
+    token: &str,
+    within: std::time::Duration,
+) {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let by_other = other_service_status(other, token).await;
+        let by_auth = get(app, "/api/auth/user", token).await.status().as_u16();
+        if by_other == 401 && by_auth == 401 {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still accepted {within:?} later: auth {by_auth}, other service {by_other}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// A second auth instance on the same database and Redis (its background workers not started):
+/// for racing what the app's own workers do.
+pub fn another_instance(app: &AuthApp) -> auth::state::AppState {
+    let common = &app.settings.standard.common;
+    let pg = servicekit::db::pg_pool(&common.database_url, 4).unwrap();
+    let redis = servicekit::db::redis_pool(&common.redis_url, 4).unwrap();
+    auth::state::AppState::new(
+        tenancy::Db::new(pg.clone()),
+        pg,
+        redis,
+        common,
+        &app.settings.own.settings,
+    )
+    .unwrap()
 }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use servicekit::cli::Service as _;
+use runtime::Service as _;
 
 use crate::helpers::*;
 
@@ -22,7 +22,10 @@ async fn rotation_publishes_both_keys_and_old_tokens_keep_working() {
         .unwrap();
     let keys = jwks["keys"].as_array().unwrap();
     assert_eq!(keys.len(), 1);
-    assert_eq!(keys[0]["kty"], "OKP");
+    // ES256 (P-256): what the official Supabase clients accept (ADR 0018).
+    assert_eq!(keys[0]["kty"], "EC");
+    assert_eq!(keys[0]["crv"], "P-256");
+    assert_eq!(keys[0]["alg"], "ES256");
     assert!(
         keys[0].get("d").is_none(),
         "no private part is ever published"
@@ -69,7 +72,7 @@ async fn rotation_publishes_both_keys_and_old_tokens_keep_working() {
         .unwrap()
     };
     assert_ne!(header["kid"], old_kid.as_str());
-    assert_eq!(header["alg"], "EdDSA");
+    assert_eq!(header["alg"], "ES256");
     assert_eq!(
         other_service_status(&cal, fresh["access_token"].as_str().unwrap()).await,
         200

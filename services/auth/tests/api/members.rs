@@ -303,14 +303,37 @@ async fn revoked_and_expired_invitations_cannot_be_accepted() {
 
 #[tokio::test]
 async fn deleting_an_org_ends_its_sessions_and_emits_org_deleted() {
-    let app = spawn().await;
+    // Deletion is scheduled (issue 11): 202 now, executed by the worker once due.
+    let app = spawn_with(&[("AUTH_ORG_DELETION_POLL_SECS", "1")]).await;
     let a = signup(&app).await;
     let b = signup(&app).await;
     // Only the owner of that org, and never through another org's token.
     let r = delete(&app, &format!("/api/orgs/{}", a.org), &b.access).await;
     problem(r, 404, "not_found").await;
     let r = delete(&app, &format!("/api/orgs/{}", a.org), &a.access).await;
-    assert_eq!(r.status().as_u16(), 204);
+    assert_eq!(r.status().as_u16(), 202);
+    assert_eq!(count(&app, &format!("SELECT count(*) AS n FROM auth.outbox WHERE event_type = 'org.deleted.v1' AND org_id = '{}'", a.org)).await, 0, "nothing is deleted before the cancel window ends");
+    execute_sql(
+        &app,
+        &format!(
+            "UPDATE auth.organizations SET deletes_at = now() WHERE id = '{}'",
+            a.org
+        ),
+    )
+    .await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while get(&app, "/api/auth/user", &a.access)
+        .await
+        .status()
+        .as_u16()
+        != 401
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the due deletion was not executed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     problem(
         get(&app, "/api/auth/user", &a.access).await,
         401,

@@ -31,7 +31,10 @@ async fn verify(app: &AuthApp, token: &str, factor: &str, body: Value) -> reqwes
 }
 
 fn now_code(secret: &[u8]) -> String {
-    totp::code_at(secret, chrono::Utc::now().timestamp() as u64)
+    totp::code_at(
+        secret,
+        u64::try_from(chrono::Utc::now().timestamp()).unwrap(),
+    )
 }
 
 struct Enrolled {

@@ -15,7 +15,8 @@ use testkit::wiremock::matchers::{body_string_contains, method, path};
 use testkit::wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 use crate::helpers::{
-    AuthApp, claims, count, get, ok_json, post, problem, signup, spawn_with, unique_email,
+    AuthApp, after, claims, count, get, last_mail, ok_json, post, problem, signup, spawn_with,
+    unique_email,
 };
 
 const CLIENT_ID: &str = "voxanne-test.apps.googleusercontent.example";
@@ -29,6 +30,68 @@ struct Key {
     kid: String,
     pkcs8: Vec<u8>,
     jwk: Value,
+    /// ES256 (a P-256 key, `pkcs8` DER) or RS256 (an RSA key, `pkcs8` PEM).
+    alg: Algorithm,
+}
+
+/// A 2048-bit RSA key made at test time with `openssl genpkey` (Google signs ID tokens with
+/// RS256; `ring` cannot generate RSA keys), once per test process: (PKCS#8 PEM, modulus as
+/// base64url). No key is kept in the repository.
+fn rsa_test_key() -> &'static (String, String) {
+    static KEY: std::sync::OnceLock<(String, String)> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| {
+        let run = |args: &[&str], input: Option<&str>| -> String {
+            use std::io::Write as _;
+            let mut child = std::process::Command::new("openssl")
+                .args(args)
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .expect("openssl is installed (deploy/local/setup.sh installs it)");
+            if let Some(text) = input {
+                child
+                    .stdin
+                    .take()
+                    .unwrap()
+                    .write_all(text.as_bytes())
+                    .unwrap();
+            }
+            drop(child.stdin.take());
+            let out = child.wait_with_output().unwrap();
+            assert!(out.status.success(), "openssl {args:?} failed");
+            String::from_utf8(out.stdout).unwrap()
+        };
+        let pem = run(
+            &[
+                "genpkey",
+                "-algorithm",
+                "RSA",
+                "-pkeyopt",
+                "rsa_keygen_bits:2048",
+            ],
+            None,
+        );
+        let modulus = run(&["rsa", "-noout", "-modulus"], Some(&pem));
+        let hex = modulus.trim().trim_start_matches("Modulus=");
+        let bytes: Vec<u8> = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+            .collect();
+        (pem, URL_SAFE_NO_PAD.encode(bytes))
+    })
+}
+
+/// The fake provider's RSA key, as Google publishes its keys (`kty RSA`, `alg RS256`).
+fn rsa_key(kid: &str) -> Key {
+    Key {
+        kid: kid.to_string(),
+        pkcs8: rsa_test_key().0.as_bytes().to_vec(),
+        jwk: json!({
+            "kty": "RSA", "use": "sig", "alg": "RS256", "kid": kid,
+            "n": rsa_test_key().1, "e": "AQAB",
+        }),
+        alg: Algorithm::RS256,
+    }
 }
 
 fn p256_key() -> Key {
@@ -52,6 +115,7 @@ fn p256_key_with_kid(kid: &str) -> Key {
         kid: kid.to_string(),
         pkcs8,
         jwk,
+        alg: Algorithm::ES256,
     }
 }
 
@@ -63,8 +127,12 @@ struct Fake {
 
 impl Fake {
     async fn start() -> Fake {
+        Fake::start_with(p256_key()).await
+    }
+
+    /// A provider whose JWKS publishes only `key`.
+    async fn start_with(key: Key) -> Fake {
         let server = MockServer::start().await;
-        let key = p256_key();
         let uri = server.uri();
         Mock::given(method("GET"))
             .and(path("/.well-known/openid-configuration"))
@@ -116,9 +184,13 @@ impl Fake {
 }
 
 fn sign(key: &Key, claims: &Value) -> String {
-    let mut h = Header::new(Algorithm::ES256);
+    let mut h = Header::new(key.alg);
     h.kid = Some(key.kid.clone());
-    jsonwebtoken::encode(&h, claims, &EncodingKey::from_ec_der(&key.pkcs8)).unwrap()
+    let encoding = match key.alg {
+        Algorithm::RS256 => EncodingKey::from_rsa_pem(&key.pkcs8).unwrap(),
+        _ => EncodingKey::from_ec_der(&key.pkcs8),
+    };
+    jsonwebtoken::encode(&h, claims, &encoding).unwrap()
 }
 
 fn form(s: &str) -> HashMap<String, String> {
@@ -406,10 +478,14 @@ async fn google_sign_in_creates_a_user_and_the_same_sub_logs_in_again() {
     );
 }
 
+/// Issue 11 item 1: someone registers `victim@clinic` with a password and never verifies it;
+/// when the victim later signs in with Google, the two must not become one account. Linking by
+/// email needs the email verified on both sides.
 #[tokio::test]
-async fn a_verified_google_email_links_to_the_password_user_and_an_unverified_one_does_not() {
+async fn a_verified_google_email_links_only_to_a_password_user_who_verified_it_too() {
     let fake = Fake::start().await;
     let app = spawn_sso(&fake).await;
+    // The squatter: a password account on the victim's address, email never verified.
     let user = signup(&app).await;
 
     // Not verified by the provider: neither linked nor created.
@@ -425,7 +501,41 @@ async fn a_verified_google_email_links_to_the_password_user_and_an_unverified_on
         0
     );
 
-    // Verified: the Google account links to the existing user, in that user's org.
+    // Verified by Google, but the password account never proved the address: refused, nothing
+    // linked, no second user, and the password account gained no session.
+    let sessions_before = count(&app, "SELECT count(*) AS n FROM auth.sessions").await;
+    let (_, _, frag) = sign_in_with(&app, &fake, &fake.key, |n| {
+        fake.claims("20002", &user.email.to_uppercase(), n)
+    })
+    .await;
+    assert_refused(&frag, "account_exists_unverified");
+    assert!(
+        frag["error_description"].contains("not verified"),
+        "{frag:?}"
+    );
+    assert_eq!(
+        count(&app, "SELECT count(*) AS n FROM auth.identities").await,
+        0
+    );
+    assert_eq!(count(&app, "SELECT count(*) AS n FROM auth.users").await, 1);
+    assert_eq!(
+        count(&app, "SELECT count(*) AS n FROM auth.sessions").await,
+        sessions_before
+    );
+
+    // Once the password account verifies its email (the mailed link), Google links to it.
+    let token = after(&last_mail(&app, &user.email).await, "verify-email#token=").to_string();
+    ok_json(
+        post(
+            &app,
+            "/api/auth/verify",
+            None,
+            json!({"type": "email", "token": token}),
+        )
+        .await,
+        200,
+    )
+    .await;
     let (_, _, frag) = sign_in_with(&app, &fake, &fake.key, |n| {
         fake.claims("20002", &user.email.to_uppercase(), n)
     })
@@ -453,6 +563,50 @@ async fn a_verified_google_email_links_to_the_password_user_and_an_unverified_on
         count(&app, "SELECT count(*) AS n FROM auth.users").await,
         1,
         "linked, not created"
+    );
+}
+
+/// Google signs ID tokens with RS256: a provider publishing only an RSA key signs users in;
+/// a token whose payload was altered after signing, or an ES256 token no published key fits,
+/// is refused.
+#[tokio::test]
+async fn google_rs256_id_tokens_sign_in_and_forged_ones_are_refused() {
+    let fake = Fake::start_with(rsa_key("google-rsa-1")).await;
+    let app = spawn_sso(&fake).await;
+    let email = unique_email();
+    let (_, _, frag) =
+        sign_in_with(&app, &fake, &fake.key, |n| fake.claims("70001", &email, n)).await;
+    assert!(frag.contains_key("access_token"), "{frag:?}");
+    let me = ok_json(
+        get(&app, "/api/auth/user", &frag["access_token"]).await,
+        200,
+    )
+    .await;
+    assert_eq!(me["email"], email.as_str());
+
+    // The same signature over other claims (another sub and email): bad signature.
+    let started = authorize(&app, &fake).await;
+    let genuine = sign(
+        &fake.key,
+        &fake.claims("70002", &unique_email(), &started.nonce),
+    );
+    let mut parts: Vec<String> = genuine.split('.').map(str::to_string).collect();
+    parts[1] = URL_SAFE_NO_PAD
+        .encode(serde_json::to_vec(&fake.claims("70003", &email, &started.nonce)).unwrap());
+    let code = issue_code(&fake, &started, parts.join(".")).await;
+    let frag = fragment(callback(&app, &code, &started).await).await;
+    assert_refused(&frag, "id_token_bad_signature");
+
+    // An ES256 token under the RSA key's kid: no published key fits it.
+    let ec = p256_key_with_kid("google-rsa-1");
+    let (_, _, frag) = sign_in_with(&app, &fake, &ec, |n| {
+        fake.claims("70004", &unique_email(), n)
+    })
+    .await;
+    assert_refused(&frag, "id_token_unknown_key");
+    assert_eq!(
+        count(&app, "SELECT count(*) AS n FROM auth.identities").await,
+        1
     );
 }
 
@@ -789,4 +943,36 @@ async fn authorize_is_rate_limited_per_ip() {
     );
     problem(r, 429, "rate_limited").await;
     assert_eq!(from("198.51.100.9").await.unwrap().status().as_u16(), 302);
+}
+
+/// Issue 11 item 7(f): a callback without the browser's cookie (or with another browser's) is
+/// refused without spending the state, so the real browser still finishes its sign-in.
+#[tokio::test]
+async fn a_callback_from_another_browser_does_not_spend_the_state() {
+    let fake = Fake::start().await;
+    let app = spawn_sso(&fake).await;
+    let email = unique_email();
+    let mine = authorize(&app, &fake).await;
+    let theirs = authorize(&app, &fake).await;
+    let token = sign(&fake.key, &fake.claims("80001", &email, &mine.nonce));
+    let code = issue_code(&fake, &mine, token).await;
+    // No cookie, then another browser's cookie: refused, nothing exchanged.
+    problem(
+        callback_raw(&app, &code, &mine.state, None).await,
+        400,
+        "invalid_state",
+    )
+    .await;
+    problem(
+        callback_raw(&app, &code, &mine.state, Some(&theirs.cookie)).await,
+        400,
+        "invalid_state",
+    )
+    .await;
+    assert!(fake.token_requests().await.is_empty());
+    // The browser that started it still signs in, once.
+    let frag = fragment(callback(&app, &code, &mine).await).await;
+    assert!(frag.contains_key("access_token"), "{frag:?}");
+    problem(callback(&app, &code, &mine).await, 400, "invalid_state").await;
+    assert_eq!(fake.token_requests().await.len(), 1);
 }

@@ -5,8 +5,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{
-    DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveDateTime, Offset, TimeZone,
-    Timelike, Utc,
+    DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveDateTime, Offset, TimeZone, Utc,
 };
 use chrono_tz::Tz;
 
@@ -108,9 +107,11 @@ fn at_minute(day: NaiveDate, minute: u16) -> NaiveDateTime {
 impl Schedule {
     /// The open ranges of one local date, as instants.
     pub fn open_ranges(&self, day: NaiveDate) -> Vec<Interval> {
+        // 0..=6 always fits a usize.
+        let weekday = usize::try_from(day.weekday().num_days_from_monday()).unwrap_or_default();
         let ranges = match self.overrides.get(&day) {
             Some(r) => r,
-            None => &self.weekly[day.weekday().num_days_from_monday() as usize],
+            None => &self.weekly[weekday],
         };
         ranges
             .iter()
@@ -134,28 +135,19 @@ impl Schedule {
     }
 }
 
-/// The largest of 60, 30, 20, 15, 10, 5 minutes that divides the step (45 → a :15 grid).
-fn alignment(step: Duration) -> i64 {
-    let m = step.num_minutes().max(1);
-    [60, 30, 20, 15, 10, 5]
-        .into_iter()
-        .find(|a| m % a == 0)
-        .unwrap_or(1)
-}
-
-/// `t` rounded up to the alignment on the *local* grid (a :30 zone stays on its own :00/:30).
-fn round_up_local(tz: Tz, t: DateTime<Utc>, align_minutes: i64) -> DateTime<Utc> {
-    let local = t.with_timezone(&tz).naive_local();
-    let secs = i64::from(local.time().num_seconds_from_midnight())
-        + i64::from(local.time().nanosecond() > 0);
-    let align = align_minutes * 60;
-    let rem = secs % align;
-    if rem == 0 {
-        t
-    } else {
-        t + Duration::seconds(align - rem)
-            - Duration::nanoseconds(i64::from(local.time().nanosecond()))
+/// The first start on the range's grid (`open.start + k·step`, k ≥ 0) at or after `lower`.
+/// The grid is counted from the opening time of each open range, in instants (so a range that
+/// spans a DST change keeps its real spacing); a query's `from`, the minimum notice and the
+/// booking window only cut it, never shift it. Offering and booking share this one definition.
+fn first_on_grid(open: &Interval, step: Duration, lower: DateTime<Utc>) -> DateTime<Utc> {
+    if lower <= open.start {
+        return open.start;
     }
+    let step_s = step.num_seconds().max(1);
+    let behind =
+        (lower - open.start).num_seconds() + i64::from((lower - open.start).subsec_nanos() > 0);
+    let k = (behind + step_s - 1) / step_s;
+    open.start + Duration::seconds(k * step_s)
 }
 
 /// Bookable slots whose start lies in `[from, to)`.
@@ -178,7 +170,6 @@ pub fn available_slots(
     if upper <= lower {
         return Vec::new();
     }
-    let align = alignment(rules.step);
     let mut blocks = busy.blocks.clone();
     blocks.sort();
     let mut slots = Vec::new();
@@ -188,14 +179,7 @@ pub fn available_slots(
     let mut day = first_day;
     while day <= last_day {
         for open in schedule.open_ranges(day) {
-            let mut start = open.start;
-            if start < lower {
-                start = round_up_local(schedule.tz, lower, align);
-                // Stay on the range's own step grid when it is finer than the alignment.
-                if start < open.start {
-                    start = open.start;
-                }
-            }
+            let mut start = first_on_grid(&open, rules.step, lower);
             while start + rules.duration <= open.end && start < upper {
                 let candidate = Slot {
                     starts_at: start,
@@ -245,6 +229,52 @@ pub fn is_offered(
     )
     .first()
     .is_some_and(|s| s.starts_at == start)
+}
+
+/// Why a start is not offered, most fundamental first: what a caller can be told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum NotOffered {
+    #[error("it is inside the clinic's minimum notice")]
+    TooSoon,
+    #[error("it is past the clinic's booking window")]
+    BeyondWindow,
+    #[error("the clinic is not open for the whole appointment then (outside its hours)")]
+    OutsideHours,
+    #[error(
+        "it is not one of the clinic's start times (the slot grid counts from the opening time)"
+    )]
+    OffGrid,
+}
+
+/// `None` when `start` is offered (as `is_offered`), else why not.
+pub fn why_not_offered(
+    schedule: &Schedule,
+    rules: &SlotRules,
+    start: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Option<NotOffered> {
+    if is_offered(schedule, rules, start, now) {
+        return None;
+    }
+    if start < now + rules.min_notice {
+        return Some(NotOffered::TooSoon);
+    }
+    let window_end = schedule
+        .start_of_day(schedule.local_date(now) + chrono::Days::new(u64::from(rules.window_days)));
+    if start >= window_end {
+        return Some(NotOffered::BeyondWindow);
+    }
+    let day = schedule.local_date(start);
+    let inside = [day.pred_opt(), Some(day), day.succ_opt()]
+        .into_iter()
+        .flatten()
+        .flat_map(|d| schedule.open_ranges(d))
+        .any(|r| r.start <= start && start + rules.duration <= r.end);
+    Some(if inside {
+        NotOffered::OffGrid
+    } else {
+        NotOffered::OutsideHours
+    })
 }
 
 #[cfg(test)]
@@ -579,9 +609,188 @@ mod tests {
     }
 
     #[test]
-    fn a_45_minute_step_uses_a_quarter_hour_grid() {
-        assert_eq!(alignment(Duration::minutes(45)), 15);
-        assert_eq!(alignment(Duration::minutes(90)), 30);
-        assert_eq!(alignment(Duration::minutes(7)), 1);
+    fn a_range_opening_at_half_past_offers_and_books_on_its_own_grid() {
+        // Issue 11 item 9: open 09:30–12:00 with 60-minute services offers 09:30 and 10:30;
+        // 10:30 must then be offered to the booking, and the hour grid from midnight must not be.
+        let s = every_day(vec![r("09:30", "12:00")]);
+        let rl = rules(60);
+        let now = utc(LONG_AGO);
+        let slots = available_slots(
+            &s,
+            &rl,
+            utc("2026-12-01T05:00:00Z"),
+            utc("2026-12-02T05:00:00Z"),
+            now,
+            &Busy::default(),
+        );
+        assert_eq!(
+            locals(&slots),
+            vec!["2026-12-01T09:30:00-05:00", "2026-12-01T10:30:00-05:00"]
+        );
+        for slot in &slots {
+            assert!(is_offered(&s, &rl, slot.starts_at, now), "{slot:?}");
+        }
+        assert!(!is_offered(&s, &rl, utc("2026-12-01T16:00:00Z"), now)); // 11:00
+        assert_eq!(
+            why_not_offered(&s, &rl, utc("2026-12-01T16:00:00Z"), now),
+            Some(NotOffered::OffGrid)
+        );
+        // 11:30 would end after closing; 20:00 is after hours.
+        assert_eq!(
+            why_not_offered(&s, &rl, utc("2026-12-01T16:30:00Z"), now),
+            Some(NotOffered::OutsideHours)
+        );
+        assert_eq!(
+            why_not_offered(&s, &rl, utc("2026-12-02T01:00:00Z"), now),
+            Some(NotOffered::OutsideHours)
+        );
+        assert_eq!(
+            why_not_offered(
+                &s,
+                &rl,
+                utc("2026-12-01T14:30:00Z"),
+                utc("2026-12-01T14:00:00Z")
+            ),
+            None
+        );
+        let mut soon = rl;
+        soon.min_notice = Duration::hours(2);
+        assert_eq!(
+            why_not_offered(
+                &s,
+                &soon,
+                utc("2026-12-01T14:30:00Z"),
+                utc("2026-12-01T14:00:00Z")
+            ),
+            Some(NotOffered::TooSoon)
+        );
+        let mut short = rl;
+        short.window_days = 1;
+        assert_eq!(
+            why_not_offered(
+                &s,
+                &short,
+                utc("2026-12-05T14:30:00Z"),
+                utc("2026-12-01T14:00:00Z")
+            ),
+            Some(NotOffered::BeyondWindow)
+        );
+        // A query starting mid-morning cuts the grid but does not move it.
+        let later = available_slots(
+            &s,
+            &rl,
+            utc("2026-12-01T15:00:00Z"), // 10:00 local
+            utc("2026-12-02T05:00:00Z"),
+            now,
+            &Busy::default(),
+        );
+        assert_eq!(locals(&later), vec!["2026-12-01T10:30:00-05:00"]);
+    }
+
+    /// Issue 11 item 9, as a property: whatever the hours (odd minutes included), duration,
+    /// interval, buffers, notice and zone (DST-shifting ones included, around both 2026 US
+    /// changes), every slot availability lists is one `is_offered` accepts, a start it does not
+    /// list is refused, and a narrower query lists exactly the wider one's slots in its range.
+    mod grid_properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        const ZONES: [Tz; 5] = [
+            chrono_tz::UTC,
+            chrono_tz::America::New_York,
+            chrono_tz::Europe::Berlin,
+            chrono_tz::Asia::Kolkata,
+            chrono_tz::America::St_Johns,
+        ];
+
+        #[derive(Debug, Clone)]
+        struct Case {
+            schedule: Schedule,
+            rules: SlotRules,
+            now: DateTime<Utc>,
+        }
+
+        fn case() -> impl Strategy<Value = Case> {
+            (
+                0usize..ZONES.len(),
+                // Two ranges a day: the first opens at any minute, the second after a gap.
+                (0u16..1200, 15u16..360, 0u16..240, 0u16..300),
+                (5i64..=180, prop::option::of(5i64..=120)),
+                (0i64..=60, 0i64..=60, 0i64..=600, 1u32..=4),
+                // `now`: within a fortnight of the spring or the autumn change.
+                (prop::bool::ANY, 0i64..(14 * 24 * 60)),
+            )
+                .prop_map(
+                    |(
+                        z,
+                        (open, len, gap, len2),
+                        (dur, step),
+                        (bb, ba, notice, window),
+                        (spring, at),
+                    )| {
+                        let first = MinuteRange {
+                            start: open,
+                            end: (open + len).min(1440),
+                        };
+                        let mut day = vec![first];
+                        let second_start = first.end + gap;
+                        if len2 > 0 && second_start + 5 < 1440 {
+                            day.push(MinuteRange {
+                                start: second_start,
+                                end: (second_start + len2).min(1440),
+                            });
+                        }
+                        let base = if spring {
+                            "2026-03-01T00:00:00Z"
+                        } else {
+                            "2026-10-25T00:00:00Z"
+                        };
+                        Case {
+                            schedule: Schedule {
+                                tz: ZONES[z],
+                                weekly: std::array::from_fn(|_| day.clone()),
+                                overrides: BTreeMap::new(),
+                            },
+                            rules: SlotRules {
+                                duration: Duration::minutes(dur),
+                                step: Duration::minutes(step.unwrap_or(dur)),
+                                buffer_before: Duration::minutes(bb),
+                                buffer_after: Duration::minutes(ba),
+                                min_notice: Duration::minutes(notice),
+                                window_days: window,
+                            },
+                            now: utc(base) + Duration::minutes(at),
+                        }
+                    },
+                )
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(400))]
+
+            #[test]
+            fn every_offered_slot_is_bookable_and_nothing_else_is(c in case(), probe in 0i64..(6 * 24 * 60), cut in 0i64..(5 * 24 * 60)) {
+                let from = c.now - Duration::days(1);
+                let to = c.now + Duration::days(5);
+                let all = available_slots(&c.schedule, &c.rules, from, to, c.now, &Busy::default());
+                for s in &all {
+                    prop_assert!(is_offered(&c.schedule, &c.rules, s.starts_at, c.now),
+                        "offered but refused: {}", s.starts_at.with_timezone(&c.schedule.tz));
+                    prop_assert_eq!(s.ends_at - s.starts_at, c.rules.duration);
+                }
+                // A start on any minute of the range: offered iff listed.
+                let t = from + Duration::minutes(probe);
+                let listed = all.iter().any(|s| s.starts_at == t);
+                prop_assert_eq!(is_offered(&c.schedule, &c.rules, t, c.now), listed,
+                    "start {} listed={}", t.with_timezone(&c.schedule.tz), listed);
+                prop_assert_eq!(why_not_offered(&c.schedule, &c.rules, t, c.now).is_none(), listed);
+                // A narrower query cuts the grid, it does not move it.
+                let from2 = from + Duration::minutes(cut);
+                let part = available_slots(&c.schedule, &c.rules, from2, to, c.now, &Busy::default());
+                let expected: Vec<Slot> = all.iter().copied().filter(|s| s.starts_at >= from2).collect();
+                prop_assert_eq!(part, expected);
+            }
+        }
     }
 }

@@ -7,10 +7,10 @@ use std::collections::BTreeMap;
 use chrono::NaiveDate;
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
-use servicekit::ApiError;
 use utoipa::ToSchema;
 
 use super::availability::{MinuteRange, Schedule};
+use super::invalid::InvalidField;
 use super::service::NewService;
 
 pub const WEEKDAYS: [&str; 7] = [
@@ -97,8 +97,8 @@ pub fn default_services() -> Vec<NewService> {
         duration_minutes: duration,
         price_cents: price,
         currency: "USD".into(),
-        buffer_before_minutes: 0,
-        buffer_after_minutes: 0,
+        buffer_before_minutes: None,
+        buffer_after_minutes: None,
         active: true,
     })
     .collect()
@@ -165,8 +165,8 @@ fn parse_hhmm(s: &str, is_end: bool) -> Option<u16> {
     Some(h * 60 + m)
 }
 
-fn ranges(field: &str, raw: &[TimeRange]) -> Result<Vec<MinuteRange>, ApiError> {
-    let bad = |d: String| ApiError::invalid("invalid_field", Some(field), d);
+fn ranges(field: &str, raw: &[TimeRange]) -> Result<Vec<MinuteRange>, InvalidField> {
+    let bad = |d: String| InvalidField::new(field, d);
     if raw.len() > 12 {
         return Err(bad(format!("{field}: at most 12 ranges a day")));
     }
@@ -188,30 +188,28 @@ fn ranges(field: &str, raw: &[TimeRange]) -> Result<Vec<MinuteRange>, ApiError> 
     Ok(out)
 }
 
-fn in_range(field: &str, v: i32, lo: i32, hi: i32) -> Result<i32, ApiError> {
+fn in_range(field: &str, v: i32, lo: i32, hi: i32) -> Result<i32, InvalidField> {
     if (lo..=hi).contains(&v) {
         Ok(v)
     } else {
-        Err(ApiError::invalid(
-            "invalid_field",
-            Some(field),
+        Err(InvalidField::new(
+            field,
             format!("{field} must be between {lo} and {hi}"),
         ))
     }
 }
 
-pub fn parse_timezone(field: &str, raw: &str) -> Result<Tz, ApiError> {
+pub fn parse_timezone(field: &str, raw: &str) -> Result<Tz, InvalidField> {
     raw.parse::<Tz>().map_err(|_| {
-        ApiError::invalid(
-            "invalid_field",
-            Some(field),
+        InvalidField::new(
+            field,
             format!("{field} must be an IANA time zone such as America/New_York"),
         )
     })
 }
 
 impl SettingsDoc {
-    pub fn validate(&self) -> Result<ClinicSettings, ApiError> {
+    pub fn validate(&self) -> Result<ClinicSettings, InvalidField> {
         let timezone = parse_timezone("timezone", &self.timezone)?;
         let slot_interval_minutes = self
             .slot_interval_minutes
@@ -220,35 +218,31 @@ impl SettingsDoc {
         let mut weekly: [Vec<MinuteRange>; 7] = Default::default();
         for (day, raw) in &self.weekly_hours {
             let i = WEEKDAYS.iter().position(|d| d == day).ok_or_else(|| {
-                ApiError::invalid(
-                    "invalid_field",
-                    Some("weekly_hours"),
+                InvalidField::new(
+                    "weekly_hours",
                     format!("weekly_hours: {day:?} is not a weekday name (monday … sunday)"),
                 )
             })?;
             weekly[i] = ranges(&format!("weekly_hours.{day}"), raw)?;
         }
         if self.date_overrides.len() > 400 {
-            return Err(ApiError::invalid(
-                "invalid_field",
-                Some("date_overrides"),
+            return Err(InvalidField::new(
+                "date_overrides",
                 "at most 400 date overrides",
             ));
         }
         let mut overrides = BTreeMap::new();
         for o in &self.date_overrides {
             let date = NaiveDate::parse_from_str(&o.date, "%Y-%m-%d").map_err(|_| {
-                ApiError::invalid(
-                    "invalid_field",
-                    Some("date_overrides"),
+                InvalidField::new(
+                    "date_overrides",
                     format!("date_overrides: {:?} is not a YYYY-MM-DD date", o.date),
                 )
             })?;
             let r = ranges("date_overrides", &o.hours)?;
             if overrides.insert(date, r).is_some() {
-                return Err(ApiError::invalid(
-                    "invalid_field",
-                    Some("date_overrides"),
+                return Err(InvalidField::new(
+                    "date_overrides",
                     format!("date_overrides: {} appears twice", o.date),
                 ));
             }
@@ -340,12 +334,7 @@ mod tests {
     #[test]
     fn bad_settings_name_their_field() {
         let base = SettingsDoc::from(&ClinicSettings::defaults(chrono_tz::UTC));
-        let field = |d: SettingsDoc| {
-            d.validate().unwrap_err().problem()["field"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        };
+        let field = |d: SettingsDoc| d.validate().unwrap_err().field;
         let mut d = base.clone();
         d.timezone = "Mars/Olympus".into();
         assert_eq!(field(d), "timezone");

@@ -4,13 +4,17 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, FixedOffset, Utc};
 use serde::{Deserialize, Serialize};
+use servicekit::page::PageRequest;
 use servicekit::{ApiError, Json};
 use tenancy::{Role, Tenant};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use crate::app::AppState;
-use crate::booking::{self, AppointmentView, BookRequest, Booked};
+use super::problem::AppointmentView;
+use crate::core::booking::{self, BookRequest, Booked, Zoned};
+use crate::domain::appointment::{AppointmentStatus, IdempotencyKey, Transition, VISIBLE};
+use crate::domain::contact::{Contact, cancel_reason, is_e164};
+use crate::state::AppState;
 use crate::store::appointments::ListAppointments;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -43,132 +47,55 @@ pub struct CancelRequest {
     pub reason: Option<String>,
 }
 
+/// A page of appointments, and the clinic's zone their `local_start`s are in.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct AppointmentPage {
     pub timezone: String,
     pub items: Vec<AppointmentView>,
+    /// Pass as `cursor` to get the next page; `null` on the last page.
     pub next_cursor: Option<String>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListAppointmentsQuery {
     /// Appointments starting at or after this instant.
     pub from: Option<DateTime<FixedOffset>>,
     /// … and before this one.
     pub to: Option<DateTime<FixedOffset>>,
-    /// `booked`, `cancelled`, `completed` or `no_show`; comma-separated for several.
+    /// `booked`, `confirmed`, `cancelled`, `completed` or `no_show`; comma-separated for several.
     pub status: Option<String>,
     pub service_id: Option<Uuid>,
     /// E.164.
     pub phone: Option<String>,
-    /// 1–100, default 50.
+    /// 1–200, default 50.
     pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
 }
 
-/// Contact fields as the API takes them, checked.
-pub struct Contact {
-    pub name: Option<String>,
-    pub phone: Option<String>,
-    pub email: Option<String>,
-    pub notes: Option<String>,
-}
-
-fn trimmed(v: Option<String>) -> Option<String> {
-    v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
-}
-
-pub fn is_e164(p: &str) -> bool {
-    let digits = p.strip_prefix('+').unwrap_or("");
-    (7..=15).contains(&digits.len())
-        && digits.chars().all(|c| c.is_ascii_digit())
-        && !digits.starts_with('0')
-}
-
-pub fn validate_contact(
-    name: Option<String>,
-    phone: Option<String>,
-    email: Option<String>,
-    notes: Option<String>,
-) -> Result<Contact, ApiError> {
-    let (name, phone, email, notes) = (
-        trimmed(name),
-        trimmed(phone),
-        trimmed(email),
-        trimmed(notes),
-    );
-    if name.as_ref().is_some_and(|n| n.chars().count() > 200) {
-        return Err(ApiError::invalid(
-            "invalid_field",
-            Some("contact_name"),
-            "contact_name must be at most 200 characters",
-        ));
-    }
-    if phone.as_deref().is_some_and(|p| !is_e164(p)) {
-        return Err(ApiError::invalid(
-            "invalid_field",
-            Some("contact_phone"),
-            "contact_phone must be E.164, e.g. +15550100123",
-        ));
-    }
-    if email.as_deref().is_some_and(|e| {
-        e.len() > 320 || !e.contains('@') || e.starts_with('@') || e.ends_with('@')
-    }) {
-        return Err(ApiError::invalid(
-            "invalid_field",
-            Some("contact_email"),
-            "contact_email is not an email address",
-        ));
-    }
-    if notes.as_ref().is_some_and(|n| n.chars().count() > 2000) {
-        return Err(ApiError::invalid(
-            "invalid_field",
-            Some("notes"),
-            "notes must be at most 2000 characters",
-        ));
-    }
-    Ok(Contact {
-        name,
-        phone,
-        email,
-        notes,
-    })
-}
-
-/// The `Idempotency-Key` header, when sent (1–255 visible ASCII characters).
-pub fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
-    let Some(v) = req.headers().get("idempotency-key") else {
-        return Ok(None);
-    };
-    let bad = || {
-        ApiError::invalid(
-            "invalid_header",
-            Some("Idempotency-Key"),
-            "Idempotency-Key must be 1 to 255 visible ASCII characters",
-        )
-    };
-    let s = v.to_str().map_err(|_| bad())?.trim();
-    if s.is_empty() || s.len() > 255 || !s.chars().all(|c| c.is_ascii_graphic()) {
-        return Err(bad());
-    }
-    Ok(Some(s.to_string()))
-}
-
 /// `201` with the new appointment, or `200` with the earlier one on a replay.
-pub fn booked_response(b: Booked) -> HttpResponse {
+fn booked_response(b: Booked) -> HttpResponse {
     match b {
-        Booked::Created(v) => HttpResponse::Created().json(v),
-        Booked::Replayed(v) => HttpResponse::Ok().json(v),
+        Booked::Created(v) => HttpResponse::Created().json(AppointmentView::from(v)),
+        Booked::Replayed(v) => HttpResponse::Ok().json(AppointmentView::from(v)),
     }
+}
+
+fn ok(z: Zoned) -> HttpResponse {
+    HttpResponse::Ok().json(AppointmentView::from(z))
 }
 
 /// Book an appointment (staff). Overlaps are refused by the database: 409 `appointment_overlap`
 /// with the next open slots in `alternatives`.
 #[utoipa::path(post, path = "/api/calendar/appointments", tag = "appointments", request_body = CreateAppointmentRequest,
     params(("Idempotency-Key" = Option<String>, Header, description = "the same key and body return the same appointment")),
+    security(("bearer" = [])),
     responses((status = 201, body = AppointmentView), (status = 200, description = "replay of the same key and body", body = AppointmentView),
-        (status = 409, description = "appointment_overlap, with alternatives"), (status = 422, description = "invalid field, or idempotency_key_reused")))]
+        (status = 404, description = "no such service"),
+        (status = 409, description = "appointment_overlap, with `alternatives` (next open slots) and `timezone`"),
+        (status = 422, description = "invalid_field, invalid_header, idempotency_key_reused, starts_at_in_past, slot_not_offered or service_inactive")))]
 #[tracing::instrument(skip_all, fields(org = %tenant.org_id()))]
 pub async fn create_appointment(
     st: web::Data<AppState>,
@@ -177,7 +104,11 @@ pub async fn create_appointment(
     body: Json<CreateAppointmentRequest>,
 ) -> Result<HttpResponse, ApiError> {
     tenant.require(Role::Staff)?;
-    let key = idempotency_key(&req)?;
+    let key = req
+        .headers()
+        .get("idempotency-key")
+        .map(|v| IdempotencyKey::parse(v.as_bytes()))
+        .transpose()?;
     let b = body.into_inner();
     let source = b.source.unwrap_or_else(|| "dashboard".into());
     if !matches!(source.as_str(), "dashboard" | "api") {
@@ -187,7 +118,7 @@ pub async fn create_appointment(
             "source must be dashboard or api",
         ));
     }
-    let c = validate_contact(b.contact_name, b.contact_phone, b.contact_email, b.notes)?;
+    let c = Contact::validate(b.contact_name, b.contact_phone, b.contact_email, b.notes)?;
     let enforce = source != "dashboard";
     let r = BookRequest {
         service_id: b.service_id,
@@ -207,6 +138,7 @@ pub async fn create_appointment(
 
 /// One appointment.
 #[utoipa::path(get, path = "/api/calendar/appointments/{id}", tag = "appointments",
+    params(("id" = Uuid, Path, description = "the appointment")), security(("bearer" = [])),
     responses((status = 200, body = AppointmentView), (status = 404, description = "no such appointment in this org")))]
 #[tracing::instrument(skip_all, fields(org = %tenant.org_id()))]
 pub async fn get_appointment(
@@ -214,13 +146,15 @@ pub async fn get_appointment(
     tenant: Tenant,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let v = booking::get(&st.db, tenant.org_id(), id.into_inner()).await?;
-    Ok(HttpResponse::Ok().json(v))
+    Ok(ok(
+        booking::get(&st.db, tenant.org_id(), id.into_inner()).await?
+    ))
 }
 
 /// List appointments by start time, with filters and cursor pagination.
 #[utoipa::path(get, path = "/api/calendar/appointments", tag = "appointments", params(ListAppointmentsQuery),
-    responses((status = 200, body = AppointmentPage)))]
+    security(("bearer" = [])),
+    responses((status = 200, body = AppointmentPage), (status = 422, description = "invalid_query: limit, cursor, status or phone")))]
 #[tracing::instrument(skip_all, fields(org = %tenant.org_id()))]
 pub async fn list_appointments(
     st: web::Data<AppState>,
@@ -228,27 +162,22 @@ pub async fn list_appointments(
     q: web::Query<ListAppointmentsQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = q.into_inner();
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=100).contains(&limit) {
-        return Err(ApiError::invalid(
-            "invalid_query",
-            Some("limit"),
-            "limit must be between 1 and 100",
-        ));
-    }
+    let page = PageRequest::parse(q.limit, q.cursor.as_deref())?;
     let mut statuses = Vec::new();
     for s in q.status.as_deref().unwrap_or("").split(',').map(str::trim) {
         if s.is_empty() {
             continue;
         }
-        if !crate::domain::appointment::VISIBLE.contains(&s) {
-            return Err(ApiError::invalid(
-                "invalid_query",
-                Some("status"),
-                "status must be booked, cancelled, completed or no_show",
-            ));
+        match s.parse::<AppointmentStatus>() {
+            Ok(st) if VISIBLE.contains(&st) => statuses.push(st),
+            _ => {
+                return Err(ApiError::invalid(
+                    "invalid_query",
+                    Some("status"),
+                    "status must be booked, confirmed, cancelled, completed or no_show",
+                ));
+            }
         }
-        statuses.push(s.to_string());
     }
     if q.phone.as_deref().is_some_and(|p| !is_e164(p)) {
         return Err(ApiError::invalid(
@@ -263,32 +192,33 @@ pub async fn list_appointments(
         statuses,
         service_id: q.service_id,
         phone: q.phone,
-        after: q
-            .cursor
-            .as_deref()
-            .map(servicekit::cursor::decode)
-            .transpose()?,
-        limit: limit + 1,
+        after: page.after,
+        limit: page.fetch_limit(),
     };
-    let (tz, mut items) = booking::list(&st.db, tenant.org_id(), list).await?;
-    let next_cursor = if items.len() as i64 > limit {
-        items.truncate(limit as usize);
-        items
-            .last()
-            .map(|a| servicekit::cursor::encode(a.starts_at, a.id))
-    } else {
-        None
-    };
+    let (timezone, rows) = booking::list(&st.db, tenant.org_id(), list).await?;
+    let page = page.page(
+        rows,
+        |r| (r.starts_at, r.id),
+        |appointment| {
+            AppointmentView::from(Zoned {
+                appointment,
+                timezone,
+            })
+        },
+    );
     Ok(HttpResponse::Ok().json(AppointmentPage {
-        timezone: tz.name().to_string(),
-        items,
-        next_cursor,
+        timezone: timezone.name().to_string(),
+        items: page.items,
+        next_cursor: page.next_cursor,
     }))
 }
 
 /// Move an appointment (same id); 409 `appointment_overlap` with alternatives.
 #[utoipa::path(post, path = "/api/calendar/appointments/{id}/reschedule", tag = "appointments", request_body = RescheduleRequest,
-    responses((status = 200, body = AppointmentView), (status = 409, description = "appointment_overlap or invalid_transition")))]
+    params(("id" = Uuid, Path, description = "the appointment")), security(("bearer" = [])),
+    responses((status = 200, body = AppointmentView), (status = 404, description = "no such appointment in this org"),
+        (status = 409, description = "appointment_overlap (with `alternatives` and `timezone`) or invalid_transition"),
+        (status = 422, description = "invalid_field or starts_at_in_past")))]
 #[tracing::instrument(skip_all, fields(org = %tenant.org_id()))]
 pub async fn reschedule_appointment(
     st: web::Data<AppState>,
@@ -297,7 +227,7 @@ pub async fn reschedule_appointment(
     body: Json<RescheduleRequest>,
 ) -> Result<HttpResponse, ApiError> {
     tenant.require(Role::Staff)?;
-    let v = booking::reschedule(
+    let z = booking::reschedule(
         &st.db,
         tenant.org_id(),
         id.into_inner(),
@@ -305,24 +235,14 @@ pub async fn reschedule_appointment(
         false,
     )
     .await?;
-    Ok(HttpResponse::Ok().json(v))
-}
-
-pub fn check_reason(reason: Option<String>) -> Result<Option<String>, ApiError> {
-    let reason = trimmed(reason);
-    if reason.as_ref().is_some_and(|r| r.chars().count() > 500) {
-        return Err(ApiError::invalid(
-            "invalid_field",
-            Some("reason"),
-            "reason must be at most 500 characters",
-        ));
-    }
-    Ok(reason)
+    Ok(ok(z))
 }
 
 /// Cancel (the row stays, with its reason); cancelling twice is a no-op.
 #[utoipa::path(post, path = "/api/calendar/appointments/{id}/cancel", tag = "appointments", request_body = CancelRequest,
-    responses((status = 200, body = AppointmentView), (status = 404, description = "no such appointment in this org")))]
+    params(("id" = Uuid, Path, description = "the appointment")), security(("bearer" = [])),
+    responses((status = 200, body = AppointmentView), (status = 404, description = "no such appointment in this org"),
+        (status = 409, description = "invalid_transition"), (status = 422, description = "invalid_field")))]
 #[tracing::instrument(skip_all, fields(org = %tenant.org_id()))]
 pub async fn cancel_appointment(
     st: web::Data<AppState>,
@@ -331,14 +251,21 @@ pub async fn cancel_appointment(
     body: Json<CancelRequest>,
 ) -> Result<HttpResponse, ApiError> {
     tenant.require(Role::Staff)?;
-    let reason = check_reason(body.into_inner().reason)?;
-    let v = booking::cancel(&st.db, tenant.org_id(), id.into_inner(), reason).await?;
-    Ok(HttpResponse::Ok().json(v))
+    let reason = cancel_reason(body.into_inner().reason)?;
+    Ok(ok(booking::cancel(
+        &st.db,
+        tenant.org_id(),
+        id.into_inner(),
+        reason,
+    )
+    .await?))
 }
 
 /// Mark a booked appointment completed.
 #[utoipa::path(post, path = "/api/calendar/appointments/{id}/complete", tag = "appointments",
-    responses((status = 200, body = AppointmentView), (status = 409, description = "invalid_transition")))]
+    params(("id" = Uuid, Path, description = "the appointment")), security(("bearer" = [])),
+    responses((status = 200, body = AppointmentView), (status = 404, description = "no such appointment in this org"),
+        (status = 409, description = "invalid_transition")))]
 #[tracing::instrument(skip_all, fields(org = %tenant.org_id()))]
 pub async fn complete_appointment(
     st: web::Data<AppState>,
@@ -346,13 +273,21 @@ pub async fn complete_appointment(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     tenant.require(Role::Staff)?;
-    let v = booking::set_outcome(&st.db, tenant.org_id(), id.into_inner(), "completed").await?;
-    Ok(HttpResponse::Ok().json(v))
+    let z = booking::set_outcome(
+        &st.db,
+        tenant.org_id(),
+        id.into_inner(),
+        Transition::Complete,
+    )
+    .await?;
+    Ok(ok(z))
 }
 
 /// Mark a booked appointment as a no-show.
 #[utoipa::path(post, path = "/api/calendar/appointments/{id}/no-show", tag = "appointments",
-    responses((status = 200, body = AppointmentView), (status = 409, description = "invalid_transition")))]
+    params(("id" = Uuid, Path, description = "the appointment")), security(("bearer" = [])),
+    responses((status = 200, body = AppointmentView), (status = 404, description = "no such appointment in this org"),
+        (status = 409, description = "invalid_transition")))]
 #[tracing::instrument(skip_all, fields(org = %tenant.org_id()))]
 pub async fn no_show_appointment(
     st: web::Data<AppState>,
@@ -360,6 +295,7 @@ pub async fn no_show_appointment(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     tenant.require(Role::Staff)?;
-    let v = booking::set_outcome(&st.db, tenant.org_id(), id.into_inner(), "no_show").await?;
-    Ok(HttpResponse::Ok().json(v))
+    let z =
+        booking::set_outcome(&st.db, tenant.org_id(), id.into_inner(), Transition::NoShow).await?;
+    Ok(ok(z))
 }

@@ -8,11 +8,13 @@ use tenancy::Tenant;
 use utoipa::IntoParams;
 use uuid::Uuid;
 
-use crate::app::AppState;
-use crate::booking::{self, SlotsView};
+use super::problem::SlotsView;
+use crate::core::availability;
+use crate::state::AppState;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct AvailabilityQuery {
     pub service_id: Uuid,
     /// RFC 3339 instant with an offset.
@@ -24,7 +26,9 @@ pub struct AvailabilityQuery {
 /// Bookable slots (business hours in the clinic's zone, minus appointments with buffers, live
 /// holds and Google busy time, within minimum notice and the booking window).
 #[utoipa::path(get, path = "/api/calendar/availability", tag = "availability", params(AvailabilityQuery),
-    responses((status = 200, body = SlotsView), (status = 404, description = "no such service")))]
+    security(("bearer" = [])),
+    responses((status = 200, body = SlotsView), (status = 404, description = "no such service"),
+        (status = 422, description = "invalid_query (to not after from, or a range over 62 days) or service_inactive")))]
 #[tracing::instrument(skip_all, fields(org = %tenant.org_id()))]
 pub async fn get_availability(
     st: web::Data<AppState>,
@@ -32,7 +36,7 @@ pub async fn get_availability(
     q: web::Query<AvailabilityQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = q.into_inner();
-    let view = booking::availability(
+    let slots = availability::availability(
         &st.db,
         tenant.org_id(),
         q.service_id,
@@ -40,5 +44,5 @@ pub async fn get_availability(
         q.to.with_timezone(&Utc),
     )
     .await?;
-    Ok(HttpResponse::Ok().json(view))
+    Ok(HttpResponse::Ok().json(SlotsView::from(slots)))
 }

@@ -10,29 +10,9 @@ use servicekit::ApiError;
 use tenancy::{Role, Tenant};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::app::AppState;
-use crate::google::{GoogleError, oauth};
-use crate::store::google as store;
-
-fn not_configured() -> ApiError {
-    ApiError::Conflict {
-        code: "google_not_configured",
-        detail: "the Google integration is not configured on this deployment".into(),
-        extra: None,
-    }
-}
-
-fn upstream(e: GoogleError) -> ApiError {
-    match e {
-        GoogleError::NotConfigured => not_configured(),
-        GoogleError::InvalidGrant => ApiError::invalid(
-            "google_code_rejected",
-            Some("code"),
-            "Google refused the authorization code (expired or already used)",
-        ),
-        other => ApiError::unavailable("google_unavailable", anyhow::anyhow!("{other}")),
-    }
-}
+use crate::clients::google::oauth;
+use crate::core::google_connection::{self, GoogleStatus};
+use crate::state::AppState;
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ConnectView {
@@ -52,9 +32,16 @@ pub struct GoogleStatusView {
     /// Why it is disconnected (`invalid_grant`, `disconnected_by_admin`), or the last sync error.
     pub last_error: Option<String>,
     pub busy_synced_at: Option<DateTime<Utc>>,
+    /// Appointment changes that could not be written to Google after every retry (or because
+    /// the connection was lost). They stay until a reconnect retries them.
+    pub failed_sync_jobs: i64,
+    /// The newest failed write's error.
+    pub last_sync_error: Option<String>,
+    pub last_sync_failed_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CallbackQuery {
     pub code: Option<String>,
     pub state: Option<String>,
@@ -63,27 +50,15 @@ pub struct CallbackQuery {
 }
 
 /// The Google consent URL for this org (admin).
-#[utoipa::path(get, path = "/api/integrations/google/connect", tag = "google",
-    responses((status = 200, body = ConnectView), (status = 409, description = "google_not_configured")))]
+#[utoipa::path(get, path = "/api/integrations/google/connect", tag = "google", security(("bearer" = [])),
+    responses((status = 200, body = ConnectView),
+              (status = 403, description = "admin only (`insufficient_role`); a sign-in older than 10 minutes (`reauthentication_needed`)"),
+              (status = 409, description = "google_not_configured")))]
 #[tracing::instrument(skip_all, fields(org = %tenant.org_id()))]
 pub async fn connect(st: web::Data<AppState>, tenant: Tenant) -> Result<HttpResponse, ApiError> {
     tenant.require(Role::Admin)?;
-    if !st.google.client.settings.enabled() {
-        return Err(not_configured());
-    }
-    let (verifier, challenge) = oauth::pkce().map_err(ApiError::internal)?;
-    let state = oauth::seal_state(
-        &st.google.keys,
-        tenant.org_id(),
-        tenant.user_id(),
-        &verifier,
-    )
-    .map_err(ApiError::internal)?;
-    let url = st
-        .google
-        .client
-        .authorize_url(&state, &challenge)
-        .map_err(upstream)?;
+    tenant.require_recent_auth()?;
+    let url = google_connection::connect(&st.google, tenant.org_id(), tenant.user_id())?;
     Ok(HttpResponse::Ok().json(ConnectView {
         url,
         expires_in_seconds: oauth::STATE_TTL_SECS,
@@ -92,7 +67,12 @@ pub async fn connect(st: web::Data<AppState>, tenant: Tenant) -> Result<HttpResp
 
 /// Finish connecting: exchanges the code and stores the refresh token sealed (admin).
 #[utoipa::path(get, path = "/api/integrations/google/callback", tag = "google", params(CallbackQuery),
-    responses((status = 200, body = GoogleStatusView), (status = 400, description = "invalid_state or access_denied")))]
+    security(("bearer" = [])),
+    responses((status = 200, body = GoogleStatusView),
+        (status = 400, description = "invalid_state, google_access_denied or google_no_refresh_token"),
+        (status = 409, description = "google_not_configured"),
+        (status = 422, description = "invalid_query (code and state are required) or google_code_rejected"),
+        (status = 503, description = "google_unavailable")))]
 #[tracing::instrument(skip_all, fields(org = %tenant.org_id()))]
 pub async fn callback(
     st: web::Data<AppState>,
@@ -114,53 +94,20 @@ pub async fn callback(
             "code and state are required",
         ));
     };
-    let (org, user) = (tenant.org_id(), tenant.user_id());
-    let verifier = oauth::open_state(&st.google.keys, org, user, &state).map_err(|e| {
-        ApiError::BadRequest {
-            code: "invalid_state",
-            detail: format!("the state does not match this connection attempt: {e}"),
-        }
-    })?;
-    let tokens = st
-        .google
-        .client
-        .exchange_code(&code, &verifier)
-        .await
-        .map_err(upstream)?;
-    let Some(refresh) = tokens.refresh_token else {
-        return Err(ApiError::BadRequest {
-            code: "google_no_refresh_token",
-            detail: "Google sent no refresh token; connect again (consent is forced)".into(),
-        });
-    };
-    let sealed = st
-        .google
-        .seal_refresh_token(org, &refresh)
-        .map_err(ApiError::internal)?;
-    st.google.forget_token(org).await;
-    let row = st
-        .db
-        .tenant_tx(org, |tx| {
-            Box::pin(async move {
-                store::upsert_connection(
-                    tx,
-                    org,
-                    user.as_uuid(),
-                    &sealed.key_id,
-                    &sealed.ciphertext,
-                )
-                .await?;
-                store::find_connection(tx, org)
-                    .await
-                    .map_err(ApiError::from)
-            })
-        })
-        .await?;
+    let row = google_connection::complete(
+        &st.db,
+        &st.google,
+        tenant.org_id(),
+        tenant.user_id(),
+        &code,
+        &state,
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(status_view(row)))
 }
 
-fn status_view(row: Option<store::ConnectionRow>) -> GoogleStatusView {
-    match row {
+fn status_view(s: GoogleStatus) -> GoogleStatusView {
+    let mut v = match s.connection {
         None => GoogleStatusView {
             connected: false,
             status: "never_connected".into(),
@@ -169,6 +116,9 @@ fn status_view(row: Option<store::ConnectionRow>) -> GoogleStatusView {
             disconnected_at: None,
             last_error: None,
             busy_synced_at: None,
+            failed_sync_jobs: 0,
+            last_sync_error: None,
+            last_sync_failed_at: None,
         },
         Some(r) => GoogleStatusView {
             connected: r.status == "connected",
@@ -178,63 +128,35 @@ fn status_view(row: Option<store::ConnectionRow>) -> GoogleStatusView {
             disconnected_at: r.disconnected_at,
             last_error: r.last_error,
             busy_synced_at: r.busy_synced_at,
+            failed_sync_jobs: 0,
+            last_sync_error: None,
+            last_sync_failed_at: None,
         },
-    }
+    };
+    v.failed_sync_jobs = s.failed.count;
+    v.last_sync_error = s.failed.last_error;
+    v.last_sync_failed_at = s.failed.last_failed_at;
+    v
 }
 
 /// Whether this org is connected, and why not.
-#[utoipa::path(get, path = "/api/integrations/google", tag = "google",
+#[utoipa::path(get, path = "/api/integrations/google", tag = "google", security(("bearer" = [])),
     responses((status = 200, body = GoogleStatusView)))]
 #[tracing::instrument(skip_all, fields(org = %tenant.org_id()))]
 pub async fn status(st: web::Data<AppState>, tenant: Tenant) -> Result<HttpResponse, ApiError> {
-    let org = tenant.org_id();
-    let row = st
-        .db
-        .tenant_tx(org, |tx| {
-            Box::pin(async move {
-                store::find_connection(tx, org)
-                    .await
-                    .map_err(ApiError::from)
-            })
-        })
-        .await?;
+    let row = google_connection::status(&st.db, tenant.org_id()).await?;
     Ok(HttpResponse::Ok().json(status_view(row)))
 }
 
 /// Disconnect: revoke the token at Google, forget it here (admin).
-#[utoipa::path(delete, path = "/api/integrations/google", tag = "google",
-    responses((status = 204), (status = 404, description = "not connected")))]
+#[utoipa::path(delete, path = "/api/integrations/google", tag = "google", security(("bearer" = [])),
+    responses((status = 204, description = "disconnected"),
+              (status = 403, description = "admin only (`insufficient_role`); a sign-in older than 10 minutes (`reauthentication_needed`)"),
+              (status = 404, description = "not connected")))]
 #[tracing::instrument(skip_all, fields(org = %tenant.org_id()))]
 pub async fn disconnect(st: web::Data<AppState>, tenant: Tenant) -> Result<HttpResponse, ApiError> {
     tenant.require(Role::Admin)?;
-    let org = tenant.org_id();
-    let row = st
-        .db
-        .tenant_tx(org, |tx| {
-            Box::pin(async move {
-                store::find_connection(tx, org)
-                    .await
-                    .map_err(ApiError::from)
-            })
-        })
-        .await?
-        .filter(|r| r.status == "connected")
-        .ok_or_else(|| ApiError::not_found("google connection"))?;
-    // Revoke first (outside any transaction); a failure to reach Google still disconnects here.
-    if let Ok(token) = st.google.open_refresh_token(org, &row)
-        && let Err(e) = st.google.client.revoke(&token).await
-    {
-        tracing::warn!(error = %e, "google revoke failed; disconnecting locally anyway");
-    }
-    st.google.forget_token(org).await;
-    st.db
-        .tenant_tx(org, |tx| {
-            Box::pin(async move {
-                store::mark_disconnected(tx, org, Some("disconnected_by_admin"))
-                    .await
-                    .map_err(ApiError::from)
-            })
-        })
-        .await?;
+    tenant.require_recent_auth()?;
+    google_connection::disconnect(&st.db, &st.google, tenant.org_id()).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -1,13 +1,61 @@
-//! Calendar's HTTP routes.
+//! Calendar's HTTP routes: one module per resource (extract → core → view), `problem` for what
+//! they share; `configure` registers them all and `openapi` documents them.
 
 pub mod appointments;
 pub mod availability;
 pub mod google;
 pub mod internal;
+pub mod internal_clinic;
+pub mod problem;
 pub mod services;
 pub mod settings;
 
 use actix_web::web;
+use utoipa::OpenApi;
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(
+        services::create_service,
+        services::list_services,
+        services::get_service,
+        services::update_service,
+        services::delete_service,
+        settings::get_settings,
+        settings::put_settings,
+        availability::get_availability,
+        appointments::create_appointment,
+        appointments::list_appointments,
+        appointments::get_appointment,
+        appointments::reschedule_appointment,
+        appointments::cancel_appointment,
+        appointments::complete_appointment,
+        appointments::no_show_appointment,
+        google::status,
+        google::connect,
+        google::callback,
+        google::disconnect,
+        internal::services,
+        internal::availability,
+        internal::next_slots,
+        internal::hold,
+        internal::book,
+        internal::find_appointments,
+        internal::reschedule,
+        internal::cancel,
+        internal_clinic::clinic
+    ),
+    info(
+        title = "Voxanne calendar",
+        description = "Services catalog, business hours, availability, appointments and Google Calendar sync."
+    )
+)]
+struct ApiDoc;
+
+/// Calendar's OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -15,6 +63,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("", web::post().to(services::create_service))
             .route("", web::get().to(services::list_services))
             .route("/{id}", web::get().to(services::get_service))
+            .route("/{id}", web::patch().to(services::update_service))
             .route("/{id}", web::delete().to(services::delete_service)),
     )
     .service(
@@ -57,6 +106,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .service(
         web::scope("/internal/v1/orgs/{org_id}")
+            .route("/clinic", web::get().to(internal_clinic::clinic))
             .route("/services", web::get().to(internal::services))
             .route("/availability", web::get().to(internal::availability))
             .route("/next-slots", web::get().to(internal::next_slots))

@@ -5,31 +5,25 @@ use actix_web::{HttpResponse, web};
 use servicekit::{ApiError, Json};
 use tenancy::{Role, Tenant};
 
-use crate::app::AppState;
-use crate::booking::effective_settings;
+use crate::core::settings;
 use crate::domain::settings::SettingsDoc;
-use crate::store::settings as store;
+use crate::state::AppState;
 
 /// The clinic's settings (defaults in UTC until an admin or `org.created.v1` stores them).
-#[utoipa::path(get, path = "/api/calendar/settings", tag = "settings",
+#[utoipa::path(get, path = "/api/calendar/settings", tag = "settings", security(("bearer" = [])),
     responses((status = 200, body = SettingsDoc)))]
 #[tracing::instrument(skip_all, fields(org = %tenant.org_id()))]
 pub async fn get_settings(
     st: web::Data<AppState>,
     tenant: Tenant,
 ) -> Result<HttpResponse, ApiError> {
-    let org = tenant.org_id();
-    let s = st
-        .db
-        .tenant_tx(org, |tx| {
-            Box::pin(async move { effective_settings(tx, org).await.map_err(ApiError::from) })
-        })
-        .await?;
+    let s = settings::get(&st.db, tenant.org_id()).await?;
     Ok(HttpResponse::Ok().json(SettingsDoc::from(&s)))
 }
 
 /// Replace the settings (admin).
 #[utoipa::path(put, path = "/api/calendar/settings", tag = "settings", request_body = SettingsDoc,
+    security(("bearer" = [])),
     responses((status = 200, body = SettingsDoc), (status = 422, description = "invalid field")))]
 #[tracing::instrument(skip_all, fields(org = %tenant.org_id()))]
 pub async fn put_settings(
@@ -39,16 +33,6 @@ pub async fn put_settings(
 ) -> Result<HttpResponse, ApiError> {
     tenant.require(Role::Admin)?;
     let s = body.into_inner().validate()?;
-    let org = tenant.org_id();
-    let doc = SettingsDoc::from(&s);
-    st.db
-        .tenant_tx(org, |tx| {
-            Box::pin(async move {
-                store::replace_settings(tx, org, &s)
-                    .await
-                    .map_err(ApiError::from)
-            })
-        })
-        .await?;
-    Ok(HttpResponse::Ok().json(doc))
+    let s = settings::replace(&st.db, tenant.org_id(), s).await?;
+    Ok(HttpResponse::Ok().json(SettingsDoc::from(&s)))
 }

@@ -8,7 +8,7 @@ use tenancy::OrgId;
 use uuid::Uuid;
 
 use super::schema::{appointments, external_busy};
-use crate::domain::appointment::{BLOCKING, VISIBLE};
+use crate::domain::appointment::{AppointmentStatus, BLOCKING, VISIBLE};
 use crate::domain::availability::Interval;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -16,7 +16,8 @@ use crate::domain::availability::Interval;
 #[diesel(check_for_backend(diesel::pg::Pg))]
 pub struct AppointmentRow {
     pub id: Uuid,
-    pub org_id: Uuid,
+    #[diesel(deserialize_as = Uuid)]
+    pub org_id: OrgId,
     pub service_id: Uuid,
     pub service_name: String,
     pub starts_at: DateTime<Utc>,
@@ -25,7 +26,9 @@ pub struct AppointmentRow {
     pub block_end: DateTime<Utc>,
     pub buffer_before_minutes: i32,
     pub buffer_after_minutes: i32,
-    pub status: String,
+    /// Text in the table, parsed here (the column's CHECK lists the same six values).
+    #[diesel(deserialize_as = String)]
+    pub status: AppointmentStatus,
     pub hold_expires_at: Option<DateTime<Utc>>,
     pub source: String,
     pub contact_name: Option<String>,
@@ -40,12 +43,14 @@ pub struct AppointmentRow {
     pub google_synced_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// 1 on insert, +1 on every change (time, status, contact): the order of its events.
+    pub version: i64,
 }
 
+/// A new row (the org is the one the insert is for).
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = appointments)]
 pub struct NewAppointment {
-    pub org_id: Uuid,
     pub service_id: Uuid,
     pub service_name: String,
     pub starts_at: DateTime<Utc>,
@@ -54,7 +59,8 @@ pub struct NewAppointment {
     pub block_end: DateTime<Utc>,
     pub buffer_before_minutes: i32,
     pub buffer_after_minutes: i32,
-    pub status: String,
+    #[diesel(serialize_as = String)]
+    pub status: AppointmentStatus,
     pub hold_expires_at: Option<DateTime<Utc>>,
     pub source: String,
     pub contact_name: Option<String>,
@@ -68,10 +74,11 @@ pub struct NewAppointment {
 
 pub async fn insert_appointment(
     conn: &mut AsyncPgConnection,
+    org: OrgId,
     new: &NewAppointment,
 ) -> QueryResult<AppointmentRow> {
     diesel::insert_into(appointments::table)
-        .values(new)
+        .values((appointments::org_id.eq(org.as_uuid()), new.clone()))
         .returning(AppointmentRow::as_returning())
         .get_result(conn)
         .await
@@ -132,14 +139,15 @@ pub async fn expire_stale_holds(
     diesel::update(
         appointments::table
             .filter(appointments::org_id.eq(org.as_uuid()))
-            .filter(appointments::status.eq("held"))
+            .filter(appointments::status.eq(AppointmentStatus::Held.as_str()))
             .filter(appointments::hold_expires_at.le(diesel::dsl::now))
             .filter(appointments::block_start.lt(range.end))
             .filter(appointments::block_end.gt(range.start)),
     )
     .set((
-        appointments::status.eq("expired"),
+        appointments::status.eq(AppointmentStatus::Expired.as_str()),
         appointments::updated_at.eq(diesel::dsl::now),
+        appointments::version.eq(appointments::version + 1),
     ))
     .execute(conn)
     .await
@@ -156,13 +164,13 @@ pub async fn confirm_hold(
         appointments::table
             .filter(appointments::org_id.eq(org.as_uuid()))
             .filter(appointments::id.eq(hold_id))
-            .filter(appointments::status.eq("held"))
+            .filter(appointments::status.eq(AppointmentStatus::Held.as_str()))
             .filter(appointments::hold_expires_at.gt(diesel::dsl::now))
             .filter(appointments::service_id.eq(new.service_id))
             .filter(appointments::starts_at.eq(new.starts_at)),
     )
     .set((
-        appointments::status.eq("booked"),
+        appointments::status.eq(AppointmentStatus::Booked.as_str()),
         appointments::hold_expires_at.eq(None::<DateTime<Utc>>),
         appointments::source.eq(&new.source),
         appointments::contact_name.eq(&new.contact_name),
@@ -173,6 +181,7 @@ pub async fn confirm_hold(
         appointments::idempotency_key.eq(&new.idempotency_key),
         appointments::request_hash.eq(&new.request_hash),
         appointments::updated_at.eq(diesel::dsl::now),
+        appointments::version.eq(appointments::version + 1),
     ))
     .returning(AppointmentRow::as_returning())
     .get_result(conn)
@@ -190,7 +199,7 @@ pub async fn blocks_between(
 ) -> QueryResult<Vec<Interval>> {
     let mut q = appointments::table
         .filter(appointments::org_id.eq(org.as_uuid()))
-        .filter(appointments::status.eq_any(BLOCKING))
+        .filter(appointments::status.eq_any(BLOCKING.map(AppointmentStatus::as_str)))
         .filter(
             appointments::hold_expires_at
                 .is_null()
@@ -236,7 +245,8 @@ pub async fn external_busy_between(
 pub struct ListAppointments {
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,
-    pub statuses: Vec<String>,
+    /// Empty: every visible status.
+    pub statuses: Vec<AppointmentStatus>,
     pub service_id: Option<Uuid>,
     pub phone: Option<String>,
     pub after: Option<(DateTime<Utc>, Uuid)>,
@@ -248,10 +258,10 @@ pub async fn list_appointments(
     org: OrgId,
     q: &ListAppointments,
 ) -> QueryResult<Vec<AppointmentRow>> {
-    let statuses: Vec<String> = if q.statuses.is_empty() {
-        VISIBLE.iter().map(|s| s.to_string()).collect()
+    let statuses: Vec<&str> = if q.statuses.is_empty() {
+        VISIBLE.map(AppointmentStatus::as_str).to_vec()
     } else {
-        q.statuses.clone()
+        q.statuses.iter().map(|s| s.as_str()).collect()
     };
     let mut query = appointments::table
         .filter(appointments::org_id.eq(org.as_uuid()))
@@ -282,7 +292,8 @@ pub async fn list_appointments(
     query.load(conn).await
 }
 
-/// Moves an appointment in place (one row, one Google event).
+/// Moves an appointment in place (one row, one Google event). A confirmed appointment is
+/// `booked` again: the patient confirmed the old time, not the new one.
 pub async fn update_times(
     conn: &mut AsyncPgConnection,
     org: OrgId,
@@ -301,7 +312,9 @@ pub async fn update_times(
         appointments::ends_at.eq(ends_at),
         appointments::block_start.eq(block.start),
         appointments::block_end.eq(block.end),
+        appointments::status.eq(AppointmentStatus::Booked.as_str()),
         appointments::updated_at.eq(diesel::dsl::now),
+        appointments::version.eq(appointments::version + 1),
     ))
     .returning(AppointmentRow::as_returning())
     .get_result(conn)
@@ -312,20 +325,21 @@ pub async fn set_status(
     conn: &mut AsyncPgConnection,
     org: OrgId,
     id: Uuid,
-    status: &str,
+    status: AppointmentStatus,
     cancel_reason: Option<&str>,
 ) -> QueryResult<AppointmentRow> {
-    let cancelled = status == "cancelled";
+    let cancelled = status == AppointmentStatus::Cancelled;
     diesel::update(
         appointments::table
             .filter(appointments::org_id.eq(org.as_uuid()))
             .filter(appointments::id.eq(id)),
     )
     .set((
-        appointments::status.eq(status),
+        appointments::status.eq(status.as_str()),
         appointments::cancel_reason.eq(cancel_reason),
         appointments::cancelled_at.eq(cancelled.then(Utc::now)),
         appointments::updated_at.eq(diesel::dsl::now),
+        appointments::version.eq(appointments::version + 1),
     ))
     .returning(AppointmentRow::as_returning())
     .get_result(conn)

@@ -4,7 +4,8 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use tenancy::OrgId;
+use servicekit::crypto::Sealed;
+use tenancy::{OrgId, UserId};
 use uuid::Uuid;
 
 use super::schema::{external_busy, google_busy_refresh, google_connections, google_sync_jobs};
@@ -14,7 +15,8 @@ use crate::domain::availability::Interval;
 #[diesel(table_name = google_connections)]
 #[diesel(check_for_backend(diesel::pg::Pg))]
 pub struct ConnectionRow {
-    pub org_id: Uuid,
+    #[diesel(deserialize_as = Uuid)]
+    pub org_id: OrgId,
     pub status: String,
     pub calendar_id: String,
     pub refresh_token_key_id: Option<String>,
@@ -25,6 +27,16 @@ pub struct ConnectionRow {
     pub last_error: Option<String>,
     pub busy_synced_at: Option<DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,
+}
+
+impl ConnectionRow {
+    /// The stored refresh token, sealed (`None` once disconnected).
+    pub fn sealed_token(&self) -> Option<Sealed> {
+        Some(Sealed {
+            key_id: self.refresh_token_key_id.clone()?,
+            ciphertext: self.refresh_token_sealed.clone()?,
+        })
+    }
 }
 
 pub async fn find_connection(
@@ -39,11 +51,12 @@ pub async fn find_connection(
         .optional()
 }
 
-/// Stores a fresh connection (replacing any earlier one) and schedules a busy-time refresh.
+/// Stores a fresh connection (replacing any earlier one), gives failed sync jobs a fresh start,
+/// queues what changed while disconnected, and schedules a busy-time refresh.
 pub async fn upsert_connection(
     conn: &mut AsyncPgConnection,
     org: OrgId,
-    user: Uuid,
+    user: UserId,
     key_id: &str,
     sealed: &[u8],
 ) -> QueryResult<()> {
@@ -55,7 +68,7 @@ pub async fn upsert_connection(
             google_connections::status.eq("connected"),
             google_connections::refresh_token_key_id.eq(key_id),
             google_connections::refresh_token_sealed.eq(sealed),
-            google_connections::connected_by.eq(user),
+            google_connections::connected_by.eq(user.as_uuid()),
             google_connections::connected_at.eq(now),
         ))
         .on_conflict(google_connections::org_id)
@@ -64,7 +77,7 @@ pub async fn upsert_connection(
             google_connections::status.eq("connected"),
             google_connections::refresh_token_key_id.eq(key_id),
             google_connections::refresh_token_sealed.eq(sealed),
-            google_connections::connected_by.eq(user),
+            google_connections::connected_by.eq(user.as_uuid()),
             google_connections::connected_at.eq(now),
             google_connections::disconnected_at.eq(None::<DateTime<Utc>>),
             google_connections::last_error.eq(None::<String>),
@@ -72,6 +85,34 @@ pub async fn upsert_connection(
         ))
         .execute(conn)
         .await?;
+    // Jobs that failed (attempts used up, a permanent error, or the connection was lost) get a
+    // fresh start on the new connection.
+    diesel::update(
+        google_sync_jobs::table
+            .filter(google_sync_jobs::org_id.eq(o))
+            .filter(google_sync_jobs::failed_at.is_not_null()),
+    )
+    .set((
+        google_sync_jobs::failed_at.eq(None::<DateTime<Utc>>),
+        google_sync_jobs::attempts.eq(0),
+        google_sync_jobs::next_attempt_at.eq(now),
+    ))
+    .execute(conn)
+    .await?;
+    // Changes made while disconnected were never queued: queue every appointment not yet
+    // ended whose Google copy is missing or older than the row (a job per appointment at most).
+    diesel::sql_query(
+        "INSERT INTO google_sync_jobs (org_id, appointment_id)
+         SELECT a.org_id, a.id FROM appointments a
+          WHERE a.org_id = $1 AND a.ends_at > now()
+            AND ((a.google_synced_at IS NULL AND a.status IN ('booked', 'confirmed', 'completed', 'no_show'))
+                 OR a.updated_at > a.google_synced_at)
+            AND NOT EXISTS (SELECT 1 FROM google_sync_jobs j
+                             WHERE j.org_id = $1 AND j.appointment_id = a.id)",
+    )
+    .bind::<diesel::sql_types::Uuid, _>(o)
+    .execute(conn)
+    .await?;
     diesel::insert_into(google_busy_refresh::table)
         .values((
             google_busy_refresh::org_id.eq(o),
@@ -85,8 +126,8 @@ pub async fn upsert_connection(
     Ok(())
 }
 
-/// Marks the org disconnected: the token is wiped, pending writes and busy blocks dropped, and
-/// nothing retries until an admin connects again.
+/// Marks the org disconnected: the token is wiped and busy blocks dropped; pending writes stay,
+/// marked failed (visible in the status), and nothing retries until an admin connects again.
 pub async fn mark_disconnected(
     conn: &mut AsyncPgConnection,
     org: OrgId,
@@ -105,9 +146,17 @@ pub async fn mark_disconnected(
         ))
         .execute(conn)
         .await?;
-    diesel::delete(google_sync_jobs::table.filter(google_sync_jobs::org_id.eq(o)))
-        .execute(conn)
-        .await?;
+    diesel::update(
+        google_sync_jobs::table
+            .filter(google_sync_jobs::org_id.eq(o))
+            .filter(google_sync_jobs::failed_at.is_null()),
+    )
+    .set((
+        google_sync_jobs::failed_at.eq(now),
+        google_sync_jobs::last_error.eq(reason.unwrap_or("disconnected")),
+    ))
+    .execute(conn)
+    .await?;
     diesel::delete(google_busy_refresh::table.filter(google_busy_refresh::org_id.eq(o)))
         .execute(conn)
         .await?;
@@ -130,7 +179,10 @@ pub async fn set_last_error(
 }
 
 /// Queues a Google write for `appointment` when the org is connected (same transaction as the
-/// change, so a booking never commits without its sync job).
+/// change, so a booking never commits without its sync job). The connection row is share-locked:
+/// a concurrent `mark_disconnected` either commits first (and no job is queued) or waits for
+/// this transaction (and then deletes the job with the others) — never a job left behind for a
+/// disconnected org. Concurrent bookings share the lock.
 pub async fn enqueue_sync_if_connected(
     conn: &mut AsyncPgConnection,
     org: OrgId,
@@ -139,6 +191,7 @@ pub async fn enqueue_sync_if_connected(
     let connected: Option<String> = google_connections::table
         .filter(google_connections::org_id.eq(org.as_uuid()))
         .select(google_connections::status)
+        .for_share()
         .first(conn)
         .await
         .optional()?;
@@ -157,7 +210,8 @@ pub async fn enqueue_sync_if_connected(
 #[derive(Debug, Clone, Queryable)]
 pub struct Job {
     pub id: i64,
-    pub org_id: Uuid,
+    #[diesel(deserialize_as = Uuid)]
+    pub org_id: OrgId,
     pub appointment_id: Uuid,
     pub attempts: i32,
 }
@@ -170,6 +224,7 @@ pub async fn claim_jobs(
     lease: chrono::Duration,
 ) -> QueryResult<Vec<Job>> {
     let ids: Vec<i64> = google_sync_jobs::table
+        .filter(google_sync_jobs::failed_at.is_null())
         .filter(google_sync_jobs::next_attempt_at.le(diesel::dsl::now))
         .order(google_sync_jobs::id)
         .select(google_sync_jobs::id)
@@ -193,11 +248,17 @@ pub async fn claim_jobs(
         .await
 }
 
+/// Removes a job that is done. A job a concurrent disconnect marked failed stays (a reconnect
+/// retries it; the write is idempotent).
 pub async fn finish_job(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<()> {
-    diesel::delete(google_sync_jobs::table.filter(google_sync_jobs::id.eq(id)))
-        .execute(conn)
-        .await
-        .map(|_| ())
+    diesel::delete(
+        google_sync_jobs::table
+            .filter(google_sync_jobs::id.eq(id))
+            .filter(google_sync_jobs::failed_at.is_null()),
+    )
+    .execute(conn)
+    .await
+    .map(|_| ())
 }
 
 pub async fn retry_job(
@@ -217,12 +278,62 @@ pub async fn retry_job(
         .map(|_| ())
 }
 
+/// Gives a job up after its last attempt (or a permanent error): it stays, marked failed, so the
+/// integration status shows it, until a reconnect retries it.
+pub async fn fail_job(conn: &mut AsyncPgConnection, id: i64, error: &str) -> QueryResult<()> {
+    diesel::update(google_sync_jobs::table.filter(google_sync_jobs::id.eq(id)))
+        .set((
+            google_sync_jobs::attempts.eq(google_sync_jobs::attempts + 1),
+            google_sync_jobs::failed_at.eq(Utc::now()),
+            google_sync_jobs::last_error.eq(error),
+        ))
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
+/// The org's failed sync jobs: how many, and the newest one's error and time.
+#[derive(Debug, Clone, Default)]
+pub struct FailedJobs {
+    pub count: i64,
+    pub last_error: Option<String>,
+    pub last_failed_at: Option<DateTime<Utc>>,
+}
+
+/// Failed jobs of `org` (a system table: always filtered by org here).
+pub async fn failed_jobs(conn: &mut AsyncPgConnection, org: OrgId) -> QueryResult<FailedJobs> {
+    let o = org.as_uuid();
+    let count: i64 = google_sync_jobs::table
+        .filter(google_sync_jobs::org_id.eq(o))
+        .filter(google_sync_jobs::failed_at.is_not_null())
+        .count()
+        .get_result(conn)
+        .await?;
+    let last: Option<(Option<String>, Option<DateTime<Utc>>)> = google_sync_jobs::table
+        .filter(google_sync_jobs::org_id.eq(o))
+        .filter(google_sync_jobs::failed_at.is_not_null())
+        .order((
+            google_sync_jobs::failed_at.desc(),
+            google_sync_jobs::id.desc(),
+        ))
+        .select((google_sync_jobs::last_error, google_sync_jobs::failed_at))
+        .first(conn)
+        .await
+        .optional()?;
+    let (last_error, last_failed_at) = last.unwrap_or_default();
+    Ok(FailedJobs {
+        count,
+        last_error,
+        last_failed_at,
+    })
+}
+
 /// Orgs whose busy time is due for a refresh; each is pushed to `next` at once.
 pub async fn claim_busy_refreshes(
     conn: &mut AsyncPgConnection,
     n: i64,
     next: DateTime<Utc>,
-) -> QueryResult<Vec<Uuid>> {
+) -> QueryResult<Vec<OrgId>> {
     let orgs: Vec<Uuid> = google_busy_refresh::table
         .filter(google_busy_refresh::next_refresh_at.le(diesel::dsl::now))
         .order(google_busy_refresh::next_refresh_at)
@@ -240,7 +351,7 @@ pub async fn claim_busy_refreshes(
         .execute(conn)
         .await?;
     }
-    Ok(orgs)
+    Ok(orgs.into_iter().map(OrgId).collect())
 }
 
 /// Replaces the org's Google busy blocks with `busy`, unless the connection was disconnected

@@ -7,24 +7,35 @@ use tenancy::OrgId;
 use uuid::Uuid;
 
 use super::schema::services;
-use crate::domain::service::NewService;
+use crate::domain::service::{NewService, ServicePatch};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = services)]
 #[diesel(check_for_backend(diesel::pg::Pg))]
 pub struct ServiceRow {
     pub id: Uuid,
-    pub org_id: Uuid,
+    #[diesel(deserialize_as = Uuid)]
+    pub org_id: OrgId,
     pub name: String,
     pub description: String,
     pub duration_minutes: i32,
     pub price_cents: i64,
     pub currency: String,
-    pub buffer_before_minutes: i32,
-    pub buffer_after_minutes: i32,
+    /// `None`: the clinic's default applies.
+    pub buffer_before_minutes: Option<i32>,
+    pub buffer_after_minutes: Option<i32>,
     pub active: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Archived services stay for the appointments that name them; they are never offered.
+    pub archived_at: Option<DateTime<Utc>>,
+}
+
+impl ServiceRow {
+    /// Offered and bookable: active and not archived.
+    pub fn is_bookable(&self) -> bool {
+        self.active && self.archived_at.is_none()
+    }
 }
 
 #[derive(Insertable)]
@@ -36,8 +47,8 @@ struct NewServiceRow<'a> {
     duration_minutes: i32,
     price_cents: i64,
     currency: &'a str,
-    buffer_before_minutes: i32,
-    buffer_after_minutes: i32,
+    buffer_before_minutes: Option<i32>,
+    buffer_after_minutes: Option<i32>,
     active: bool,
 }
 
@@ -84,6 +95,8 @@ pub async fn find_service(
 #[derive(Debug, Clone, Default)]
 pub struct ListServices {
     pub active: Option<bool>,
+    /// Archived services are listed only when asked for.
+    pub include_archived: bool,
     /// Case-insensitive substring of the name.
     pub search: Option<String>,
     /// Return rows strictly after this `(created_at, id)`.
@@ -105,6 +118,9 @@ pub async fn list_services(
     if let Some(active) = q.active {
         query = query.filter(services::active.eq(active));
     }
+    if !q.include_archived {
+        query = query.filter(services::archived_at.is_null());
+    }
     if let Some(search) = &q.search {
         let pattern = format!(
             "%{}%",
@@ -125,20 +141,69 @@ pub async fn list_services(
     query.load(conn).await
 }
 
-/// Deletes a service; returns whether a row of this org was deleted.
-pub async fn delete_service(
+#[derive(AsChangeset)]
+#[diesel(table_name = services)]
+struct ServiceChanges<'a> {
+    name: Option<&'a str>,
+    description: Option<&'a str>,
+    duration_minutes: Option<i32>,
+    price_cents: Option<i64>,
+    currency: Option<&'a str>,
+    // `Some(None)` writes NULL (back to the clinic's default); `None` leaves the column.
+    buffer_before_minutes: Option<Option<i32>>,
+    buffer_after_minutes: Option<Option<i32>>,
+    active: Option<bool>,
+    updated_at: DateTime<Utc>,
+}
+
+/// Applies `p` to a service of this org that is not archived; `None` when there is none.
+pub async fn update_service(
+    conn: &mut AsyncPgConnection,
+    org: OrgId,
+    id: Uuid,
+    p: &ServicePatch,
+) -> QueryResult<Option<ServiceRow>> {
+    diesel::update(
+        services::table
+            .filter(services::org_id.eq(org.as_uuid()))
+            .filter(services::id.eq(id))
+            .filter(services::archived_at.is_null()),
+    )
+    .set(ServiceChanges {
+        name: p.name.as_deref(),
+        description: p.description.as_deref(),
+        duration_minutes: p.duration_minutes,
+        price_cents: p.price_cents,
+        currency: p.currency.as_deref(),
+        buffer_before_minutes: p.buffer_before_minutes,
+        buffer_after_minutes: p.buffer_after_minutes,
+        active: p.active,
+        updated_at: Utc::now(),
+    })
+    .returning(ServiceRow::as_returning())
+    .get_result(conn)
+    .await
+    .optional()
+}
+
+/// Archives a service (kept for the appointments that name it); archiving twice changes
+/// nothing. Returns whether the org has such a service.
+pub async fn archive_service(
     conn: &mut AsyncPgConnection,
     org: OrgId,
     id: Uuid,
 ) -> QueryResult<bool> {
-    let n = diesel::delete(
+    let now = Utc::now();
+    let n = diesel::update(
         services::table
             .filter(services::org_id.eq(org.as_uuid()))
-            .filter(services::id.eq(id)),
+            .filter(services::id.eq(id))
+            .filter(services::archived_at.is_null()),
     )
+    .set((services::archived_at.eq(now), services::updated_at.eq(now)))
     .execute(conn)
     .await?;
-    Ok(n > 0)
+    Ok(n > 0 || find_service(conn, org, id).await?.is_some())
 }
 
 /// Inserts the services whose names the org does not use yet (the defaults of a new org: an

@@ -71,24 +71,28 @@ pub async fn find_settings(
         weekly: Default::default(),
         overrides: BTreeMap::new(),
     };
+    // The table's CHECKs keep weekdays in 1..=7 and minutes in 0..=1440; a row outside them
+    // could not be a range of the day and is skipped.
     for (day, start, end) in hours {
-        if let Some(v) = s.weekly.get_mut((day as usize).saturating_sub(1)) {
-            v.push(MinuteRange {
-                start: start as u16,
-                end: end as u16,
-            });
+        let slot = usize::try_from(day).ok().and_then(|d| d.checked_sub(1));
+        if let (Some(v), Some(r)) = (slot.and_then(|i| s.weekly.get_mut(i)), minutes(start, end)) {
+            v.push(r);
         }
     }
     for (day, start, end) in overrides {
         let v: &mut Vec<MinuteRange> = s.overrides.entry(day).or_default();
-        if end > start {
-            v.push(MinuteRange {
-                start: start as u16,
-                end: end as u16,
-            });
+        if let Some(r) = minutes(start, end).filter(|r| r.end > r.start) {
+            v.push(r);
         }
     }
     Ok(Some(s))
+}
+
+fn minutes(start: i32, end: i32) -> Option<MinuteRange> {
+    Some(MinuteRange {
+        start: u16::try_from(start).ok()?,
+        end: u16::try_from(end).ok()?,
+    })
 }
 
 /// Replaces the org's settings, hours and overrides.
@@ -134,15 +138,14 @@ async fn write_hours(conn: &mut AsyncPgConnection, o: Uuid, s: &ClinicSettings) 
     diesel::delete(date_overrides::table.filter(date_overrides::org_id.eq(o)))
         .execute(conn)
         .await?;
-    let hours: Vec<_> = s
-        .weekly
-        .iter()
-        .enumerate()
-        .flat_map(|(i, v)| {
+    // Monday is weekday 1.
+    let hours: Vec<_> = (1i16..)
+        .zip(s.weekly.iter())
+        .flat_map(|(weekday, v)| {
             v.iter().map(move |r| {
                 (
                     weekly_hours::org_id.eq(o),
-                    weekly_hours::weekday.eq(i as i16 + 1),
+                    weekly_hours::weekday.eq(weekday),
                     weekly_hours::start_minute.eq(i32::from(r.start)),
                     weekly_hours::end_minute.eq(i32::from(r.end)),
                 )

@@ -364,6 +364,28 @@ async fn outcomes_follow_the_state_machine() {
     assert_eq!(problem(r, 403).await["code"], "insufficient_role");
     let r = book(&app, &viewer.token, &s, &at(2, 11, 0)).await;
     assert_eq!(problem(r, 403).await["code"], "insufficient_role");
+    // Each recorded outcome is published once (lead-scoring counts kept and missed visits).
+    let mut conn = app.db.admin_conn().await.unwrap();
+    let rows: Vec<EventType> = diesel::sql_query(format!(
+        "SELECT event_type, payload FROM calendar.outbox WHERE org_id = '{}' \
+         AND event_type IN ('appointment.completed.v1', 'appointment.missed.v1') ORDER BY id",
+        admin.org
+    ))
+    .load(&mut conn)
+    .await
+    .unwrap();
+    let seen: Vec<_> = rows
+        .iter()
+        .map(|r| (r.event_type.as_str(), r.payload["appointment_id"].clone()))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            ("appointment.completed.v1", a["id"].clone()),
+            ("appointment.missed.v1", b["id"].clone()),
+        ]
+    );
+    assert_eq!(rows[0].payload["version"], 2);
 }
 
 #[tokio::test]
@@ -451,4 +473,216 @@ async fn the_list_filters_and_pages_without_gaps_or_repeats() {
         let r = get(&app, &q(bad), &admin.token).await;
         assert_eq!(r.status(), 422, "{bad}");
     }
+}
+
+/// Issue 11 item 10(a): the clinic's default buffers apply to a service that has none of its
+/// own, in availability and in the overlap check; a service's own buffer (even 0) wins.
+#[tokio::test]
+async fn the_clinics_default_buffers_apply_to_services_without_their_own() {
+    let app = spawn().await;
+    let admin = caller(&app, Role::Admin);
+    let day = json!([{"start": "09:00", "end": "13:00"}]);
+    let r = app
+        .client
+        .put(app.url("/api/calendar/settings"))
+        .bearer_auth(&admin.token)
+        .json(&json!({
+            "timezone": "UTC", "slot_interval_minutes": null, "min_notice_minutes": 0,
+            "booking_window_days": 730, "default_buffer_before_minutes": 0,
+            "default_buffer_after_minutes": 15, "hold_minutes": 5,
+            "weekly_hours": {"monday": day, "tuesday": day, "wednesday": day, "thursday": day,
+                             "friday": day, "saturday": day, "sunday": day},
+            "date_overrides": []
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // No buffers given: the clinic's 15 minutes after apply.
+    let r = post(
+        &app,
+        "/api/calendar/services",
+        &admin.token,
+        &json!({"name": "Check-up", "duration_minutes": 30}),
+    )
+    .await;
+    assert_eq!(r.status(), 201);
+    let svc: Value = r.json().await.unwrap();
+    assert!(svc["buffer_after_minutes"].is_null(), "{svc}");
+    let s = svc["id"].as_str().unwrap().to_string();
+    let own_zero = service(&app, &admin.token, "Quick look", 30, 0, 0).await;
+    let t = |h, m| at(6, h, m);
+    assert_eq!(book(&app, &admin.token, &s, &t(9, 0)).await.status(), 201);
+    // 09:00–09:30 plus 15 after blocks until 09:45: 09:30 is neither offered nor bookable.
+    let path = format!(
+        "/api/calendar/availability?service_id={s}&from={}&to={}",
+        t(9, 0),
+        t(11, 0)
+    );
+    let slots: Vec<String> = get_json(&app, &path, &admin.token).await["slots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["starts_at"].as_str().unwrap().to_string())
+        .collect();
+    assert!(!slots.contains(&t(9, 30)), "{slots:?}");
+    assert!(slots.contains(&t(10, 0)), "{slots:?}");
+    let r = book(&app, &admin.token, &s, &t(9, 30)).await;
+    assert_eq!(problem(r, 409).await["code"], "appointment_overlap");
+    // A service whose own after-buffer is 0 still meets the booked one's buffer (09:45), and
+    // its own 0 wins over the clinic's 15: 10:15 books right after 09:45–10:15.
+    let r = book(&app, &admin.token, &own_zero, &t(9, 30)).await;
+    assert_eq!(problem(r, 409).await["code"], "appointment_overlap");
+    assert_eq!(
+        book(&app, &admin.token, &own_zero, &t(9, 45))
+            .await
+            .status(),
+        201
+    );
+    assert_eq!(
+        book(&app, &admin.token, &own_zero, &t(10, 15))
+            .await
+            .status(),
+        201
+    );
+}
+
+/// Issue 11 item 10(c): ten simultaneous requests with one Idempotency-Key make one
+/// appointment, and every answer names it.
+#[tokio::test]
+async fn ten_simultaneous_requests_with_one_key_return_the_same_appointment() {
+    let app = spawn().await;
+    let (admin, s) = setup(&app).await;
+    for round in 0..3 {
+        let key = format!("same-key-{round}");
+        let body = json!({"service_id": s, "starts_at": at(5, 10 + round, 0),
+            "contact_name": "Jordan Lee", "contact_phone": "+15550100123"});
+        let answers = futures_util::future::join_all((0..10).map(|_| {
+            let r = app
+                .client
+                .post(app.url("/api/calendar/appointments"))
+                .bearer_auth(&admin.token)
+                .header("Idempotency-Key", &key)
+                .json(&body)
+                .send();
+            async move {
+                let r = r.await.unwrap();
+                let status = r.status().as_u16();
+                (status, r.json::<Value>().await.unwrap())
+            }
+        }))
+        .await;
+        let created = answers.iter().filter(|(s, _)| *s == 201).count();
+        assert_eq!(created, 1, "{answers:?}");
+        let ids: HashSet<String> = answers
+            .iter()
+            .map(|(status, v)| {
+                assert!(*status == 201 || *status == 200, "{status}: {v}");
+                v["id"].as_str().unwrap().to_string()
+            })
+            .collect();
+        assert_eq!(ids.len(), 1, "{answers:?}");
+        // The same key through the voice agent's API, ten at once, on another slot.
+        let path = format!("/internal/v1/orgs/{}/appointments", admin.org);
+        let ikey = format!("call_tool_{round}");
+        let ibody = json!({"service_id": s, "starts_at": at(5, 14 + round, 0), "source": "voice"});
+        let answers = futures_util::future::join_all((0..10).map(|_| {
+            let r = app
+                .client
+                .post(app.url(&path))
+                .bearer_auth(app.auth.service_token("voice-webhook"))
+                .header("Idempotency-Key", &ikey)
+                .json(&ibody)
+                .send();
+            async move {
+                let r = r.await.unwrap();
+                let status = r.status().as_u16();
+                (status, r.json::<Value>().await.unwrap())
+            }
+        }))
+        .await;
+        let ids: HashSet<String> = answers
+            .iter()
+            .map(|(status, v)| {
+                assert!(*status == 201 || *status == 200, "{status}: {v}");
+                v["id"].as_str().unwrap().to_string()
+            })
+            .collect();
+        assert_eq!(ids.len(), 1, "{answers:?}");
+    }
+    let list = get_json(&app, "/api/calendar/appointments?limit=100", &admin.token).await;
+    assert_eq!(
+        list["items"].as_array().unwrap().len(),
+        6,
+        "one row per key"
+    );
+}
+
+/// Issue 11 item 17: every change raises the appointment's version, and its events carry it.
+#[tokio::test]
+async fn each_change_raises_the_version_its_event_carries() {
+    let app = spawn().await;
+    let (admin, s) = setup(&app).await;
+    let a: Value = book(&app, &admin.token, &s, &at(7, 9, 0))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(a["version"], 1);
+    let id = a["id"].as_str().unwrap();
+    let path = format!("/api/calendar/appointments/{id}/reschedule");
+    let v2: Value = post(
+        &app,
+        &path,
+        &admin.token,
+        &json!({"starts_at": at(7, 11, 0)}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(v2["version"], 2);
+    let v3: Value = post(
+        &app,
+        &path,
+        &admin.token,
+        &json!({"starts_at": at(7, 13, 0)}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(v3["version"], 3);
+    let v4: Value = post(
+        &app,
+        &format!("/api/calendar/appointments/{id}/cancel"),
+        &admin.token,
+        &json!({}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(v4["version"], 4);
+    let mut conn = app.db.admin_conn().await.unwrap();
+    let rows: Vec<EventType> = diesel::sql_query(format!(
+        "SELECT event_type, payload FROM calendar.outbox WHERE org_id = '{}' ORDER BY id",
+        admin.org
+    ))
+    .load(&mut conn)
+    .await
+    .unwrap();
+    let seen: Vec<(String, i64)> = rows
+        .iter()
+        .map(|r| (r.event_type.clone(), r.payload["version"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            ("appointment.booked.v1".to_string(), 1),
+            ("appointment.rescheduled.v1".to_string(), 2),
+            ("appointment.rescheduled.v1".to_string(), 3),
+            ("appointment.cancelled.v1".to_string(), 4),
+        ]
+    );
 }

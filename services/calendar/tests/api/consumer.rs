@@ -151,3 +151,103 @@ async fn org_deleted_purges_the_orgs_data_and_nothing_else() {
     // B keeps its appointment, settings and 7 weekly ranges.
     assert_eq!(count(&app, &sql(b.org.as_uuid())).await, 1 + 1 + 7);
 }
+
+/// messaging's `appointment.reply_confirmed.v1` (a patient replied C): a booked, upcoming
+/// appointment becomes `confirmed` (once, even delivered twice), still blocks its time, can be
+/// rescheduled (back to `booked`) or cancelled; a cancelled one and another org's stay as they are.
+#[tokio::test]
+async fn a_reply_confirmed_event_confirms_a_booked_appointment() {
+    use events::AppointmentReplyConfirmedV1;
+    let app = spawn().await;
+    let admin = caller(&app, Role::Admin);
+    open_every_day(&app, &admin.token, "UTC", "08:00", "18:00").await;
+    let s = service(&app, &admin.token, "Cleaning", 30, 0, 0).await;
+    let book = |start: String| {
+        let app = &app;
+        let token = admin.token.clone();
+        let s = s.clone();
+        async move {
+            let r = crate::helpers::book(app, &token, &s, &start).await;
+            assert_eq!(r.status(), 201);
+            r.json::<Value>().await.unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }
+    };
+    let id = book(crate::helpers::at(3, 10, 0)).await;
+    let cancelled = book(crate::helpers::at(3, 12, 0)).await;
+    let r = crate::helpers::post(
+        &app,
+        &format!("/api/calendar/appointments/{cancelled}/cancel"),
+        &admin.token,
+        &serde_json::json!({}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let other = caller(&app, Role::Admin);
+
+    let ev = |appt: &str| AppointmentReplyConfirmedV1 {
+        appointment_id: appt.parse().unwrap(),
+        message_id: uuid::Uuid::new_v4(),
+        replied_at: chrono::Utc::now(),
+    };
+    let first = Envelope::new(admin.org.as_uuid(), &ev(&id), None).unwrap();
+    publish(&app, &first).await;
+    publish(&app, &first).await;
+    publish(
+        &app,
+        &Envelope::new(admin.org.as_uuid(), &ev(&cancelled), None).unwrap(),
+    )
+    .await;
+    // Another org naming this appointment changes nothing (RLS: it is not theirs).
+    publish(
+        &app,
+        &Envelope::new(other.org.as_uuid(), &ev(&id), None).unwrap(),
+    )
+    .await;
+    let path = format!("/api/calendar/appointments/{id}");
+    let v = eventually(
+        "confirmed",
+        || get_json(&app, &path, &admin.token),
+        |v: &Value| v["status"] == "confirmed",
+    )
+    .await;
+    assert_eq!(v["version"], 2);
+    let sql = "SELECT count(*) AS n FROM calendar.inbox WHERE consumer = 'calendar' AND event_type = 'appointment.reply_confirmed.v1'";
+    eventually("all four processed", || count(&app, sql), |n| *n == 3).await;
+    let v = get_json(&app, &path, &admin.token).await;
+    assert_eq!(
+        (v["status"].as_str(), v["version"].as_i64()),
+        (Some("confirmed"), Some(2))
+    );
+    let c = get_json(
+        &app,
+        &format!("/api/calendar/appointments/{cancelled}"),
+        &admin.token,
+    )
+    .await;
+    assert_eq!(c["status"], "cancelled");
+
+    // A confirmed appointment still holds its time, and lists under status=confirmed.
+    let r = crate::helpers::book(&app, &admin.token, &s, &crate::helpers::at(3, 10, 0)).await;
+    assert_eq!(r.status(), 409);
+    let _ = r.text().await;
+    let list = get_json(
+        &app,
+        "/api/calendar/appointments?status=confirmed",
+        &admin.token,
+    )
+    .await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    // Moving it asks for a new confirmation.
+    let r = crate::helpers::post(
+        &app,
+        &format!("{path}/reschedule"),
+        &admin.token,
+        &serde_json::json!({"starts_at": crate::helpers::at(4, 10, 0)}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["status"], "booked");
+}

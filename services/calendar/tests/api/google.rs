@@ -225,6 +225,11 @@ async fn connect_and_callback_store_a_sealed_refresh_token_and_disconnect_revoke
     let viewer = same_org(&app, admin.org, Role::Viewer);
     let r = get(&app, "/api/integrations/google/connect", &viewer.token).await;
     assert_eq!(problem(r, 403).await["code"], "insufficient_role");
+    // Connecting and disconnecting Google change a credential: they need a recent sign-in
+    // (issue 11 item 2); an admin whose sign-in is 11 minutes old is refused.
+    let stale = app.auth.token_signed_in_ago(admin.org, Role::Admin, 660);
+    let r = get(&app, "/api/integrations/google/connect", &stale).await;
+    assert_eq!(problem(r, 403).await["code"], "reauthentication_needed");
     assert!(requests(&fake, "POST", "/token").await.is_empty());
 
     let r = get(
@@ -268,7 +273,7 @@ async fn connect_and_callback_store_a_sealed_refresh_token_and_disconnect_revoke
     let plain = keys
         .decrypt(
             admin.org.as_uuid(),
-            calendar::google::TOKEN_PURPOSE,
+            calendar::clients::google::TOKEN_PURPOSE,
             &sealed,
         )
         .unwrap();
@@ -276,11 +281,23 @@ async fn connect_and_callback_store_a_sealed_refresh_token_and_disconnect_revoke
     assert!(
         keys.decrypt(
             stranger.org.as_uuid(),
-            calendar::google::TOKEN_PURPOSE,
+            calendar::clients::google::TOKEN_PURPOSE,
             &sealed
         )
         .is_err()
     );
+
+    // A stale sign-in cannot disconnect; nothing is revoked at Google.
+    let stale = app.auth.token_signed_in_ago(admin.org, Role::Admin, 660);
+    let r = app
+        .client
+        .delete(app.url("/api/integrations/google"))
+        .bearer_auth(&stale)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(problem(r, 403).await["code"], "reauthentication_needed");
+    assert!(requests(&fake, "POST", "/revoke").await.is_empty());
 
     // Disconnect revokes the token at Google and forgets it here.
     let r = app
@@ -510,12 +527,18 @@ async fn invalid_grant_marks_the_org_disconnected_and_stops_retrying() {
     .await;
     assert_eq!(status["connected"], false);
     assert_eq!(status["last_error"], "invalid_grant");
-    // Nothing left to retry; the token is gone; no event was written.
+    // The unsynced write (when it was queued before the disconnect: the busy refresh may have
+    // met invalid_grant first) is kept as failed, not retried before a reconnect; the token is
+    // gone; no event was written.
+    assert!(
+        status["failed_sync_jobs"] == 0 || status["last_sync_error"] == "invalid_grant",
+        "{status}"
+    );
     assert_eq!(
         count(
             &app,
             &format!(
-                "SELECT count(*) AS n FROM calendar.google_sync_jobs WHERE org_id = '{}'",
+                "SELECT count(*) AS n FROM calendar.google_sync_jobs WHERE org_id = '{}' AND failed_at IS NULL",
                 admin.org
             )
         )
@@ -539,6 +562,32 @@ async fn invalid_grant_marks_the_org_disconnected_and_stops_retrying() {
         book(&app, &admin.token, &s, &at(3, 16, 0)).await.status(),
         201
     );
+    // Reconnecting (Google answers again) mirrors both bookings: the failed job and the one
+    // made while disconnected.
+    fake.reset().await;
+    fake_oauth(&fake).await;
+    fake_refresh_ok(&fake).await;
+    fake_free_busy(&fake, json!([])).await;
+    fake_events_ok(&fake).await;
+    connect(&app, &admin).await;
+    let sql = format!(
+        "SELECT count(*) AS n FROM calendar.appointments WHERE org_id = '{}' AND google_synced_at IS NOT NULL",
+        admin.org
+    );
+    eventually(
+        "both bookings reach Google after the reconnect",
+        || count(&app, &sql),
+        |n| *n == 2,
+    )
+    .await;
+    assert_eq!(
+        requests(&fake, "POST", "/calendar/v3/calendars/")
+            .await
+            .len(),
+        2
+    );
+    let status = get_json(&app, "/api/integrations/google", &admin.token).await;
+    assert_eq!(status["failed_sync_jobs"], 0, "{status}");
 }
 
 #[tokio::test]
@@ -612,4 +661,174 @@ async fn a_per_calendar_error_inside_a_200_is_reported_not_taken_as_free() {
     .await;
     assert_eq!(status["connected"], true);
     assert!(status["busy_synced_at"].is_null());
+}
+
+/// Issue 11 item 10(d): a write Google keeps refusing is not dropped after its retries: the
+/// integration status shows it failed (count and error), and reconnecting retries it.
+#[tokio::test]
+async fn a_sync_job_that_runs_out_of_retries_stays_visible_and_a_reconnect_retries_it() {
+    let fake = MockServer::start().await;
+    fake_oauth(&fake).await;
+    fake_refresh_ok(&fake).await;
+    fake_free_busy(&fake, json!([])).await;
+    Mock::given(method("POST"))
+        .and(path("/calendar/v3/calendars/primary/events"))
+        .respond_with(
+            ResponseTemplate::new(503).set_body_json(json!({"error": {"code": 503,
+            "message": "Backend Error", "errors": [{"reason": "backendError"}]}})),
+        )
+        .mount(&fake)
+        .await;
+    let auth = Arc::new(TestAuth::start().await);
+    let u = fake.uri();
+    let app = spawn_app_with::<calendar::Calendar>(
+        auth,
+        &[
+            ("GOOGLE_CLIENT_ID", "test-client.apps.example"),
+            ("GOOGLE_CLIENT_SECRET", "test-client-secret"),
+            (
+                "GOOGLE_REDIRECT_URI",
+                "http://localhost:3000/integrations/google",
+            ),
+            ("GOOGLE_AUTH_URL", &format!("{u}/o/oauth2/v2/auth")),
+            ("GOOGLE_TOKEN_URL", &format!("{u}/token")),
+            ("GOOGLE_REVOKE_URL", &format!("{u}/revoke")),
+            ("GOOGLE_API_BASE_URL", &format!("{u}/calendar/v3")),
+            ("GOOGLE_SYNC_POLL_MS", "50"),
+            ("GOOGLE_RETRY_BASE_MS", "20"),
+            ("GOOGLE_MAX_ATTEMPTS", "3"),
+        ],
+    )
+    .await;
+    let (admin, s) = ny_clinic(&app).await;
+    connect(&app, &admin).await;
+    let r = book(&app, &admin.token, &s, &at(3, 15, 0)).await;
+    assert_eq!(r.status(), 201);
+    let id = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let status = eventually(
+        "the write is reported failed",
+        || get_json(&app, "/api/integrations/google", &admin.token),
+        |v| v["failed_sync_jobs"] == 1,
+    )
+    .await;
+    assert_eq!(status["connected"], true);
+    assert!(
+        status["last_sync_error"]
+            .as_str()
+            .unwrap()
+            .contains("transient"),
+        "{status}"
+    );
+    assert!(status["last_sync_failed_at"].is_string(), "{status}");
+    assert_eq!(
+        requests(&fake, "POST", "/calendar/v3/calendars/")
+            .await
+            .len(),
+        3,
+        "three attempts, then it stops"
+    );
+    // Stays failed: not retried again on its own.
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    assert_eq!(
+        requests(&fake, "POST", "/calendar/v3/calendars/")
+            .await
+            .len(),
+        3
+    );
+    assert_eq!(
+        get_json(&app, "/api/integrations/google", &admin.token).await["failed_sync_jobs"],
+        1
+    );
+
+    // Google recovers; the admin reconnects: the failed write is retried and lands.
+    fake.reset().await;
+    fake_oauth(&fake).await;
+    fake_refresh_ok(&fake).await;
+    fake_free_busy(&fake, json!([])).await;
+    fake_events_ok(&fake).await;
+    connect(&app, &admin).await;
+    let sql = format!(
+        "SELECT count(*) AS n FROM calendar.appointments WHERE id = '{id}' AND google_synced_at IS NOT NULL"
+    );
+    eventually(
+        "the failed write is retried on reconnect",
+        || count(&app, &sql),
+        |n| *n == 1,
+    )
+    .await;
+    let inserts = requests(&fake, "POST", "/calendar/v3/calendars/").await;
+    assert_eq!(inserts.len(), 1);
+    let status = get_json(&app, "/api/integrations/google", &admin.token).await;
+    assert_eq!(status["failed_sync_jobs"], 0, "{status}");
+    assert!(status["last_sync_error"].is_null());
+}
+
+/// Issue 11 item 10(e): Google busy time is read for the whole booking window (730 days here),
+/// in freeBusy queries of at most 90 days each, back to back with no gap.
+#[tokio::test]
+async fn free_busy_covers_the_whole_booking_window_in_90_day_chunks() {
+    let fake = MockServer::start().await;
+    fake_oauth(&fake).await;
+    fake_refresh_ok(&fake).await;
+    // Busy 200 days ahead: beyond the first 90-day span.
+    let far = at(200, 15, 0);
+    fake_free_busy(&fake, json!([{"start": far, "end": at(200, 16, 0)}])).await;
+    let app = spawn_with_google(&fake).await;
+    let (admin, s) = ny_clinic(&app).await;
+    let before = chrono::Utc::now();
+    connect(&app, &admin).await;
+    let calls = eventually(
+        "every chunk was asked",
+        || requests(&fake, "POST", "/calendar/v3/freeBusy"),
+        |r| r.len() >= 9,
+    )
+    .await;
+    let mut spans: Vec<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)> = calls
+        .iter()
+        .map(|r| {
+            let b: Value = serde_json::from_slice(&r.body).unwrap();
+            assert_eq!(b["items"], json!([{"id": "primary"}]));
+            let t = |k: &str| {
+                chrono::DateTime::parse_from_rfc3339(b[k].as_str().unwrap())
+                    .unwrap()
+                    .with_timezone(&chrono::Utc)
+            };
+            (t("timeMin"), t("timeMax"))
+        })
+        .collect();
+    spans.sort();
+    assert_eq!(spans.len(), 9, "731 days in 90-day chunks: {spans:?}");
+    for (a, b) in &spans {
+        assert!(
+            *b > *a && *b - *a <= chrono::Duration::days(90),
+            "{a} – {b}"
+        );
+    }
+    for w in spans.windows(2) {
+        assert_eq!(w[0].1, w[1].0, "chunks are contiguous");
+    }
+    assert!(spans[0].0 <= before);
+    assert!(spans[8].1 >= before + chrono::Duration::days(730));
+    // The busy block 200 days out is stored and removes its slot.
+    let path = format!(
+        "/api/calendar/availability?service_id={s}&from={}&to={}",
+        at(200, 14, 0),
+        at(200, 17, 0)
+    );
+    eventually(
+        "the far busy block applies",
+        || async {
+            get_json(&app, &path, &admin.token).await["slots"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|x| x["starts_at"] != far.as_str())
+        },
+        |gone| *gone,
+    )
+    .await;
 }

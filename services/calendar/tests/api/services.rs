@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 use tenancy::Role;
 
-use crate::helpers::{caller, get, get_json, problem, same_org, spawn};
+use crate::helpers::{at, caller, get, get_json, open_every_day, post, problem, same_org, spawn};
 
 const PATH: &str = "/api/calendar/services";
 
@@ -22,7 +22,7 @@ async fn create(app: &testkit::TestApp<calendar::Calendar>, token: &str, name: &
 }
 
 #[tokio::test]
-async fn an_admin_creates_reads_lists_and_deletes_a_service() {
+async fn an_admin_creates_reads_lists_and_archives_a_service() {
     let app = spawn().await;
     let admin = caller(&app, Role::Admin);
     let created = create(&app, &admin.token, "Cleaning").await;
@@ -53,8 +53,11 @@ async fn an_admin_creates_reads_lists_and_deletes_a_service() {
         .await
         .unwrap();
     assert_eq!(r.status(), 204);
-    let r = get(&app, &format!("{PATH}/{id}"), &admin.token).await;
-    assert_eq!(problem(r, 404).await["code"], "not_found");
+    // Archived, not deleted (issue 11): still readable by id, hidden from the list.
+    let got = get_json(&app, &format!("{PATH}/{id}"), &admin.token).await;
+    assert!(got["archived_at"].is_string(), "{got}");
+    let list = get_json(&app, PATH, &admin.token).await;
+    assert!(list["items"].as_array().unwrap().is_empty(), "{list}");
 }
 
 #[tokio::test]
@@ -163,4 +166,228 @@ async fn a_second_org_cannot_see_or_touch_the_first_orgs_services() {
     assert_eq!(r.status(), 422);
     let list: Value = get_json(&app, PATH, &a.token).await;
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
+}
+
+async fn patch(
+    app: &testkit::TestApp<calendar::Calendar>,
+    token: &str,
+    id: &str,
+    body: Value,
+) -> reqwest::Response {
+    app.client
+        .patch(app.url(&format!("{PATH}/{id}")))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Issue 11 item 10(b): services can be changed (validated), and new bookings use the change.
+#[tokio::test]
+async fn an_admin_updates_a_service_and_bad_updates_are_refused() {
+    let app = spawn().await;
+    let admin = caller(&app, Role::Admin);
+    open_every_day(&app, &admin.token, "UTC", "08:00", "18:00").await;
+    let created = create(&app, &admin.token, "Cleaning").await;
+    create(&app, &admin.token, "Whitening").await;
+    let id = created["id"].as_str().unwrap();
+
+    let r = patch(
+        &app,
+        &admin.token,
+        id,
+        json!({"name": "Deep cleaning", "duration_minutes": 45,
+        "price_cents": 12000, "buffer_after_minutes": null}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["name"], "Deep cleaning");
+    assert_eq!(v["duration_minutes"], 45);
+    assert_eq!(v["price_cents"], 12000);
+    assert!(
+        v["buffer_after_minutes"].is_null(),
+        "null hands it back to the clinic default"
+    );
+    assert_eq!(v["currency"], "USD", "untouched fields stay");
+    assert_eq!(
+        get_json(&app, &format!("{PATH}/{id}"), &admin.token).await,
+        v
+    );
+    // A booking made now lasts the new 45 minutes.
+    let r = post(
+        &app,
+        "/api/calendar/appointments",
+        &admin.token,
+        &json!({"service_id": id, "starts_at": at(4, 10, 0)}),
+    )
+    .await;
+    assert_eq!(r.status(), 201);
+    assert_eq!(r.json::<Value>().await.unwrap()["ends_at"], at(4, 10, 45));
+
+    // Validation names the field; an empty body says so; unknown fields are refused.
+    let p = problem(
+        patch(&app, &admin.token, id, json!({"duration_minutes": 2})).await,
+        422,
+    )
+    .await;
+    assert_eq!(p["field"], "duration_minutes");
+    let p = problem(
+        patch(
+            &app,
+            &admin.token,
+            id,
+            json!({"buffer_before_minutes": 500}),
+        )
+        .await,
+        422,
+    )
+    .await;
+    assert_eq!(p["field"], "buffer_before_minutes");
+    let p = problem(patch(&app, &admin.token, id, json!({})).await, 422).await;
+    assert_eq!(p["code"], "invalid_field");
+    assert_eq!(
+        problem(
+            patch(&app, &admin.token, id, json!({"colour": "red"})).await,
+            422
+        )
+        .await["status"],
+        422
+    );
+    // Another service's name is taken.
+    let p = problem(
+        patch(&app, &admin.token, id, json!({"name": "Whitening"})).await,
+        409,
+    )
+    .await;
+    assert_eq!(p["code"], "service_name_taken");
+    // Staff cannot change the catalog; another org cannot see the service.
+    let staff = same_org(&app, admin.org, Role::Staff);
+    assert_eq!(
+        patch(&app, &staff.token, id, json!({"name": "x"}))
+            .await
+            .status(),
+        403
+    );
+    let other = caller(&app, Role::Admin);
+    let p = problem(
+        patch(&app, &other.token, id, json!({"name": "Mine now"})).await,
+        404,
+    )
+    .await;
+    assert_eq!(p["code"], "not_found");
+    assert_eq!(
+        get_json(&app, &format!("{PATH}/{id}"), &admin.token).await["name"],
+        "Deep cleaning"
+    );
+}
+
+/// Issue 11 item 10(b): archiving keeps the service for its appointments; it is no longer
+/// listed (unless asked), offered or bookable, and its name may be used again.
+#[tokio::test]
+async fn an_archived_service_keeps_its_appointments_and_is_no_longer_offered() {
+    let app = spawn().await;
+    let admin = caller(&app, Role::Admin);
+    open_every_day(&app, &admin.token, "UTC", "08:00", "18:00").await;
+    let created = create(&app, &admin.token, "Cleaning").await;
+    let id = created["id"].as_str().unwrap();
+    let r = post(
+        &app,
+        "/api/calendar/appointments",
+        &admin.token,
+        &json!({"service_id": id, "starts_at": at(4, 10, 0), "contact_name": "Jordan Lee"}),
+    )
+    .await;
+    assert_eq!(r.status(), 201);
+    let appt: Value = r.json().await.unwrap();
+
+    let r = app
+        .client
+        .delete(app.url(&format!("{PATH}/{id}")))
+        .bearer_auth(&admin.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    // Twice is the same as once.
+    let r = app
+        .client
+        .delete(app.url(&format!("{PATH}/{id}")))
+        .bearer_auth(&admin.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+
+    // The appointment still names its service, and the service is still there by id.
+    let got = get_json(
+        &app,
+        &format!(
+            "/api/calendar/appointments/{}",
+            appt["id"].as_str().unwrap()
+        ),
+        &admin.token,
+    )
+    .await;
+    assert_eq!(got["service_id"], created["id"]);
+    assert_eq!(got["service_name"], "Cleaning");
+    assert_eq!(
+        get_json(&app, &format!("{PATH}/{id}"), &admin.token).await["name"],
+        "Cleaning"
+    );
+
+    // Hidden from the list unless asked for; not offered to the voice agent.
+    assert!(
+        get_json(&app, PATH, &admin.token).await["items"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    let all = get_json(&app, &format!("{PATH}?include_archived=true"), &admin.token).await;
+    assert_eq!(all["items"].as_array().unwrap().len(), 1);
+    let r = app
+        .client
+        .get(app.url(&format!("/internal/v1/orgs/{}/services", admin.org)))
+        .bearer_auth(app.auth.service_token("voice-webhook"))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        r.json::<Value>().await.unwrap()["items"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
+    // Not offered, not bookable, not changeable.
+    let r = get(
+        &app,
+        &format!(
+            "/api/calendar/availability?service_id={id}&from={}&to={}",
+            at(5, 8, 0),
+            at(5, 18, 0)
+        ),
+        &admin.token,
+    )
+    .await;
+    assert_eq!(problem(r, 422).await["code"], "service_inactive");
+    let r = post(
+        &app,
+        "/api/calendar/appointments",
+        &admin.token,
+        &json!({"service_id": id, "starts_at": at(5, 10, 0)}),
+    )
+    .await;
+    assert_eq!(problem(r, 422).await["code"], "service_inactive");
+    assert_eq!(
+        patch(&app, &admin.token, id, json!({"name": "Back"}))
+            .await
+            .status(),
+        404
+    );
+
+    // The name is free again.
+    let again = create(&app, &admin.token, "Cleaning").await;
+    assert_ne!(again["id"], created["id"]);
 }

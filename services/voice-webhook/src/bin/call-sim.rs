@@ -1,13 +1,17 @@
 //! `call-sim`: plays one scripted booking call (Vapi's side, correctly signed) against a running
-//! voice-webhook and prints what it answered.
+//! voice-webhook and prints what it answered. It asks for availability and books the first time
+//! the agent offered (or `--start`); it exits non-zero, with the reason (the agent's sentence),
+//! when no appointment was booked.
 //!
 //! ```sh
 //! call-sim --base-url http://127.0.0.1:8080 --secret "$VAPI_WEBHOOK_SECRET" \
-//!   --number +15550123400 --vapi-number-id <id> --service Cleaning --start 2026-12-03T15:00:00-05:00
+//!   --number +15550123400 --vapi-number-id <id> --service Cleaning
 //! ```
 
+#![warn(clippy::panic, clippy::as_conversions, rust_2018_idioms)] // the workspace lints to come
+
 use clap::Parser;
-use voice_webhook::sim::{SimAuth, SimCall, Simulator};
+use voice_webhook::clients::sim::{SimAuth, SimCall, Simulator};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -31,14 +35,15 @@ struct Args {
     caller: String,
     #[arg(long, default_value = "Cleaning")]
     service: String,
-    /// The time to book (RFC 3339, or local wall time in the clinic's zone).
+    /// The time to book (RFC 3339, or local wall time in the clinic's zone); default: the first
+    /// time the agent offers.
     #[arg(long)]
-    start: String,
+    start: Option<String>,
     #[arg(long, default_value = "Jordan Reyes")]
     patient: String,
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<std::process::ExitCode> {
     let args = Args::parse();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -52,22 +57,21 @@ fn main() -> anyhow::Result<()> {
         let sim = Simulator::new(&args.base_url, auth)?;
         let call = SimCall::new(&args.vapi_number_id, &args.number, &args.caller);
         println!("call {}", call.call_id);
-        let mut failed = false;
-        for (step, sent) in sim
-            .booking_call(&call, &args.service, &args.start, &args.patient)
-            .await?
-        {
+        let played = sim
+            .booking_call(&call, &args.service, args.start.as_deref(), &args.patient)
+            .await?;
+        for (step, sent) in &played.steps {
             println!(
                 "{step:<22} {} {:>5} ms  {}",
                 sent.status,
                 sent.elapsed.as_millis(),
                 sent.answer
             );
-            failed |= !(200..300).contains(&sent.status);
         }
-        if failed {
-            anyhow::bail!("a step was refused");
+        if let Err(reason) = played.booked {
+            eprintln!("call-sim: no appointment was booked: {reason}");
+            return Ok(std::process::ExitCode::FAILURE);
         }
-        Ok(())
+        Ok(std::process::ExitCode::SUCCESS)
     })
 }

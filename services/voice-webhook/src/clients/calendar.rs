@@ -1,5 +1,6 @@
 //! Calendar's internal API (docs/internal-api.md), as used live on a call: every request carries
-//! the service token and the trace context; errors keep calendar's problem `code`.
+//! the service token and the trace context; a refusal is decoded once, here, from calendar's
+//! problem `code` into a [`CalendarError`] variant.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -9,9 +10,11 @@ use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::Value;
+use tenancy::OrgId;
 use uuid::Uuid;
 
-use super::token::{TokenError, TokenSource};
+use crate::clients::token::{TokenError, TokenSource};
+use crate::domain::hours::ClinicHours;
 
 #[derive(Clone)]
 pub struct CalendarClient {
@@ -21,20 +24,44 @@ pub struct CalendarClient {
     /// Each org's active services, kept for `SERVICES_TTL`: a tool call names a service in
     /// almost every request, and the catalog changes rarely (a stale entry costs at most a
     /// spoken "couldn't find" from calendar).
-    services: Arc<Mutex<HashMap<Uuid, (Instant, Services)>>>,
+    services: Arc<Mutex<HashMap<OrgId, (Instant, Services)>>>,
 }
 
 const SERVICES_TTL: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum CalendarError {
-    /// Calendar answered with a problem document (`code` is its stable code).
+    /// Calendar does not know the org, service or appointment (`not_found`).
+    #[error("calendar refused: {status} not_found")]
+    NotFound { status: u16 },
+    /// The time is taken or not bookable (`appointment_overlap`, `slot_unavailable`), with the
+    /// slots calendar offers instead.
     #[error("calendar refused: {status} {code}")]
-    Problem {
+    SlotTaken {
         status: u16,
         code: String,
-        body: Value,
+        alternatives: Vec<Slot>,
     },
+    /// The clinic does not offer that start (`slot_not_offered`: outside its hours, inside the
+    /// minimum notice, past the booking window or off the slot grid).
+    #[error("calendar refused: 422 slot_not_offered")]
+    NotOffered,
+    /// The start is in the past (`starts_at_in_past`).
+    #[error("calendar refused: 422 starts_at_in_past")]
+    InPast,
+    /// The service exists but is not bookable (`service_inactive`).
+    #[error("calendar refused: 422 service_inactive")]
+    ServiceInactive,
+    /// The appointment's status does not allow the change (`invalid_transition`: completed,
+    /// no-show, or a cancelled one rescheduled).
+    #[error("calendar refused: 409 invalid_transition")]
+    InvalidTransition,
+    /// Any other refusal (4xx) with calendar's stable code.
+    #[error("calendar refused: {status} {code}")]
+    Refused { status: u16, code: String },
+    /// Calendar answered 5xx: it is up but cannot serve (database down, …).
+    #[error("calendar failed: {status} {code}")]
+    Unavailable { status: u16, code: String },
     #[error("calendar unreachable: {0}")]
     Transport(String),
     #[error(transparent)]
@@ -42,22 +69,44 @@ pub enum CalendarError {
 }
 
 impl CalendarError {
-    pub fn code(&self) -> Option<&str> {
-        match self {
-            CalendarError::Problem { code, .. } => Some(code),
-            _ => None,
+    /// Decodes calendar's problem document.
+    fn from_problem(status: u16, body: &Value) -> Self {
+        let code = body
+            .get("code")
+            .and_then(Value::as_str)
+            .unwrap_or("unknown")
+            .to_string();
+        if status >= 500 {
+            return CalendarError::Unavailable { status, code };
+        }
+        match code.as_str() {
+            "not_found" => CalendarError::NotFound { status },
+            "appointment_overlap" | "slot_unavailable" => CalendarError::SlotTaken {
+                status,
+                alternatives: body
+                    .get("alternatives")
+                    .cloned()
+                    .and_then(|v| serde_json::from_value(v).ok())
+                    .unwrap_or_default(),
+                code,
+            },
+            "slot_not_offered" => CalendarError::NotOffered,
+            "starts_at_in_past" => CalendarError::InPast,
+            "service_inactive" => CalendarError::ServiceInactive,
+            "invalid_transition" => CalendarError::InvalidTransition,
+            _ => CalendarError::Refused { status, code },
         }
     }
-    /// `alternatives` of a 409 (slots to offer instead).
-    pub fn alternatives(&self) -> Vec<Slot> {
-        match self {
-            CalendarError::Problem { body, .. } => body
-                .get("alternatives")
-                .cloned()
-                .and_then(|v| serde_json::from_value(v).ok())
-                .unwrap_or_default(),
-            _ => Vec::new(),
-        }
+
+    /// Calendar could not be asked or could not answer (transport, token, 5xx): the only case
+    /// the caller hears "I can't reach the booking system".
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            CalendarError::Unavailable { .. }
+                | CalendarError::Transport(_)
+                | CalendarError::Token(_)
+        )
     }
 }
 
@@ -91,16 +140,42 @@ pub struct Slots {
 pub struct Appointment {
     pub id: Uuid,
     #[serde(default)]
+    pub service_id: Option<Uuid>,
+    #[serde(default)]
     pub service_name: String,
     pub starts_at: DateTime<Utc>,
     pub timezone: String,
-    pub status: String,
+    pub status: AppointmentStatus,
+}
+
+impl Appointment {
+    pub fn is_booked(&self) -> bool {
+        self.status == AppointmentStatus::Booked
+    }
+}
+
+/// An appointment's status as calendar reports it; voice only acts on `booked` ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AppointmentStatus {
+    Booked,
+    Cancelled,
+    #[serde(other)]
+    Other,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Appointments {
     pub timezone: String,
     pub items: Vec<Appointment>,
+}
+
+/// `GET clinic`: the clinic's zone and opening hours (calendar is their one owner).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct Clinic {
+    pub timezone: String,
+    #[serde(flatten)]
+    pub hours: ClinicHours,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -139,7 +214,7 @@ impl CalendarClient {
         }
     }
 
-    fn url(&self, org: Uuid, path: &str) -> String {
+    fn url(&self, org: OrgId, path: &str) -> String {
         format!("{}/internal/v1/orgs/{org}/{path}", self.base)
     }
 
@@ -169,20 +244,11 @@ impl CalendarClient {
                 continue;
             }
             let body: Value = resp.json().await.unwrap_or(Value::Null);
-            let code = body
-                .get("code")
-                .and_then(Value::as_str)
-                .unwrap_or("unknown")
-                .to_string();
-            return Err(CalendarError::Problem {
-                status: status.as_u16(),
-                code,
-                body,
-            });
+            return Err(CalendarError::from_problem(status.as_u16(), &body));
         }
     }
 
-    pub async fn services(&self, org: Uuid) -> Result<Services, CalendarError> {
+    pub async fn services(&self, org: OrgId) -> Result<Services, CalendarError> {
         if let Ok(cache) = self.services.lock()
             && let Some((at, found)) = cache.get(&org)
             && at.elapsed() < SERVICES_TTL
@@ -202,7 +268,7 @@ impl CalendarClient {
 
     pub async fn next_slots(
         &self,
-        org: Uuid,
+        org: OrgId,
         service: Uuid,
         after: DateTime<Utc>,
         count: u8,
@@ -222,7 +288,7 @@ impl CalendarClient {
 
     pub async fn availability(
         &self,
-        org: Uuid,
+        org: OrgId,
         service: Uuid,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
@@ -242,7 +308,7 @@ impl CalendarClient {
 
     pub async fn book(
         &self,
-        org: Uuid,
+        org: OrgId,
         idempotency_key: &str,
         req: &BookRequest<'_>,
     ) -> Result<Appointment, CalendarError> {
@@ -255,20 +321,21 @@ impl CalendarClient {
         .await
     }
 
+    /// The upcoming appointments booked under `phone` (at most 20, calendar's limit).
     pub async fn find_by_phone(
         &self,
-        org: Uuid,
+        org: OrgId,
         phone: &str,
     ) -> Result<Appointments, CalendarError> {
         let url = self.url(org, "appointments");
-        let q = [("phone", phone), ("upcoming", "true"), ("limit", "5")];
+        let q = [("phone", phone), ("upcoming", "true"), ("limit", "20")];
         let url = with_query(&url, &q)?;
         self.send(|c| c.get(url.clone())).await
     }
 
     pub async fn reschedule(
         &self,
-        org: Uuid,
+        org: OrgId,
         id: Uuid,
         starts_at: DateTime<Utc>,
     ) -> Result<Appointment, CalendarError> {
@@ -279,12 +346,21 @@ impl CalendarClient {
 
     pub async fn cancel(
         &self,
-        org: Uuid,
+        org: OrgId,
         id: Uuid,
         reason: Option<&str>,
     ) -> Result<Appointment, CalendarError> {
         let url = self.url(org, &format!("appointments/{id}/cancel"));
         let body = serde_json::json!({ "reason": reason });
         self.send(|c| c.post(&url).json(&body)).await
+    }
+}
+
+impl CalendarClient {
+    /// The clinic's time zone and opening hours (never cached: a change in calendar shows on
+    /// the next call).
+    pub async fn clinic(&self, org: OrgId) -> Result<Clinic, CalendarError> {
+        let url = self.url(org, "clinic");
+        self.send(|c| c.get(&url)).await
     }
 }

@@ -1,5 +1,8 @@
-//! Outbound HTTP: calendar's internal API (with a service token) and Vapi's REST API.
+//! Outbound HTTP: calendar's internal API (with a service token), Vapi's REST API, and the call
+//! simulator (Vapi's side of a call against our own webhook: `call-sim`, the benchmark,
+//! `make demo`).
 
 pub mod calendar;
+pub mod sim;
 pub mod token;
 pub mod vapi;

@@ -1,4 +1,5 @@
-//! Vapi's REST API (spec §6): tools, outbound calls. Bearer key, JSON bodies; list endpoints
+//! Vapi's REST API (spec §6): tools, assistants, phone numbers, credentials (vapi-extra §1.5),
+//! outbound calls. Bearer key, JSON bodies; list endpoints
 //! answer plain arrays.
 
 use secrecy::{ExposeSecret, SecretString};
@@ -75,6 +76,36 @@ impl VapiClient {
         self.send(
             self.http
                 .patch(format!("{}/tool/{id}", self.base))
+                .json(body),
+        )
+        .await
+    }
+
+    pub async fn list_credentials(&self) -> Result<Vec<Value>, VapiError> {
+        let v = self
+            .send(
+                self.http
+                    .get(format!("{}/credential?limit=1000", self.base)),
+            )
+            .await?;
+        Ok(v.as_array().cloned().unwrap_or_default())
+    }
+
+    pub async fn create_credential(&self, body: &Value) -> Result<Value, VapiError> {
+        self.send(
+            self.http
+                .post(format!("{}/credential", self.base))
+                .json(body),
+        )
+        .await
+    }
+
+    /// `PATCH /credential/{id}` with the whole `authenticationPlan` (rotation in place: every
+    /// server config holding the id picks the new secret up).
+    pub async fn update_credential(&self, id: &str, body: &Value) -> Result<Value, VapiError> {
+        self.send(
+            self.http
+                .patch(format!("{}/credential/{id}", self.base))
                 .json(body),
         )
         .await

@@ -4,6 +4,8 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+use crate::domain::call::CallDirection;
+
 /// The message types that need an answer; everything else is fire-and-forget.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -18,6 +20,22 @@ pub enum Kind {
     /// Stored and counted only (transcript, hang, conversation-update, speech-update, unknown …).
     Other,
 }
+
+/// The message types voice acts on (answers, applies, or counts: `hang`). Every other type is
+/// chatter we do not request (speech-update, conversation-update, model-output, voice-input,
+/// transcript, user-interrupted, …): logged as applied and deleted after the chatter retention
+/// (the partial index `webhook_deliveries_chatter` repeats this list).
+pub const ACTED_ON: [&str; 9] = [
+    "assistant-request",
+    "tool-calls",
+    "transfer-destination-request",
+    "knowledge-base-request",
+    "handoff-destination-request",
+    "function-call",
+    "status-update",
+    "end-of-call-report",
+    "hang",
+];
 
 /// `message.type`, with `transcript[transcriptType="final"]` read as `transcript`.
 pub fn normalized_type(msg: &Value) -> String {
@@ -76,12 +94,12 @@ pub fn customer_name(msg: &Value) -> Option<&str> {
     str_at(msg, &["customer", "name"]).or_else(|| str_at(msg, &["call", "customer", "name"]))
 }
 
-/// `inbound`, `outbound` or `web`, from `call.type`.
-pub fn direction(msg: &Value) -> &'static str {
+/// The call's direction, from `call.type`.
+pub fn direction(msg: &Value) -> CallDirection {
     match str_at(msg, &["call", "type"]) {
-        Some("outboundPhoneCall") => "outbound",
-        Some("webCall") | Some("vapi.websocketCall") => "web",
-        _ => "inbound",
+        Some("outboundPhoneCall") => CallDirection::Outbound,
+        Some("webCall") | Some("vapi.websocketCall") => CallDirection::Web,
+        _ => CallDirection::Inbound,
     }
 }
 

@@ -1,8 +1,12 @@
 //! Pure rules of the voice service: webhook signatures, the Vapi message shapes we read, call
-//! status order, and sentences an agent can say. No I/O here.
+//! direction and status order, tools, opening hours, field rules and sentences an agent can
+//! say. No I/O here.
 
+pub mod call;
+pub mod fields;
 pub mod hours;
 pub mod message;
+pub mod sealing;
 pub mod signature;
 pub mod speak;
-pub mod status;
+pub mod tool;

@@ -3,15 +3,15 @@
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use servicekit::page::{Page, PageQuery, PageRequest};
 use servicekit::{ApiError, Json};
-use tenancy::{Db, Role, Tenant};
+use tenancy::{Role, Tenant};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::domain::hours::{self, OpenRange};
+use crate::core::agents::{self, AgentInput, SavedAgent, VapiSync};
 use crate::state::VoiceState;
-use crate::store::agents::{self as store, AgentFields, AgentRow};
-use crate::webhook::tools::TOOLS;
+use crate::store::agents::AgentRow;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -25,9 +25,26 @@ pub struct AgentRequest {
     pub enabled_tools: Option<Vec<String>>,
     pub transfer_number: Option<String>,
     pub after_hours_message: Option<String>,
-    /// Opening hours in the clinic's zone; outside them calls get the after-hours behaviour
-    /// (the after-hours message, then a message is taken). Always open when absent.
-    pub open_hours: Option<Vec<OpenRange>>,
+    /// Removed (issue 11): opening hours are the clinic's, set in calendar
+    /// (`PUT /api/calendar/settings`); an agent given `open_hours` is refused with 422.
+    #[schema(value_type = Option<Object>, deprecated)]
+    pub open_hours: Option<serde_json::Value>,
+}
+
+impl From<AgentRequest> for AgentInput {
+    fn from(b: AgentRequest) -> Self {
+        AgentInput {
+            name: b.name,
+            system_prompt: b.system_prompt,
+            first_message: b.first_message,
+            voice: b.voice,
+            language: b.language,
+            enabled_tools: b.enabled_tools,
+            transfer_number: b.transfer_number,
+            after_hours_message: b.after_hours_message,
+            open_hours: b.open_hours,
+        }
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -41,7 +58,6 @@ pub struct AgentView {
     pub enabled_tools: Vec<String>,
     pub transfer_number: Option<String>,
     pub after_hours_message: Option<String>,
-    pub open_hours: Option<Vec<OpenRange>>,
     pub is_default: bool,
     pub vapi_assistant_id: Option<String>,
     pub created_at: DateTime<Utc>,
@@ -64,7 +80,6 @@ impl From<AgentRow> for AgentView {
             enabled_tools: a.enabled_tools,
             transfer_number: a.transfer_number,
             after_hours_message: a.after_hours_message,
-            open_hours: open_hours(&a.settings),
             is_default: a.is_default,
             vapi_assistant_id: a.vapi_assistant_id,
             created_at: a.created_at,
@@ -74,183 +89,98 @@ impl From<AgentRow> for AgentView {
     }
 }
 
-fn validate(b: AgentRequest) -> Result<AgentFields, ApiError> {
-    let tools = match b.enabled_tools {
-        None => TOOLS.iter().map(|t| (*t).to_string()).collect(),
-        Some(list) => {
-            if let Some(bad) = list.iter().find(|t| !TOOLS.contains(&t.as_str())) {
-                return Err(ApiError::invalid(
-                    "invalid_field",
-                    Some("enabled_tools"),
-                    format!("unknown tool {bad:?}; known: {}", TOOLS.join(", ")),
-                ));
-            }
-            list
+impl From<SavedAgent> for AgentView {
+    fn from(s: SavedAgent) -> Self {
+        let mut view = AgentView::from(s.row);
+        view.vapi_sync = Some(s.vapi.as_str().into());
+        if let VapiSync::Synced(id) = s.vapi {
+            view.vapi_assistant_id = Some(id);
         }
-    };
-    let language = super::text("language", b.language, 16, false)?;
-    if let Some(h) = &b.open_hours {
-        hours::validate(h)
-            .map_err(|e| ApiError::invalid("invalid_field", Some("open_hours"), e))?;
+        view
     }
-    let settings = match &b.open_hours {
-        Some(h) => serde_json::json!({ "open_hours": h }),
-        None => serde_json::json!({}),
-    };
-    Ok(AgentFields {
-        settings,
-        name: super::text("name", Some(b.name), 200, true)?,
-        system_prompt: super::text("system_prompt", b.system_prompt, 20_000, false)?,
-        first_message: super::text("first_message", b.first_message, 1000, false)?,
-        voice: super::text("voice", b.voice, 100, false)?,
-        language: if language.is_empty() {
-            "en".into()
-        } else {
-            language
-        },
-        enabled_tools: tools,
-        transfer_number: b
-            .transfer_number
-            .as_deref()
-            .map(|n| super::e164("transfer_number", n))
-            .transpose()?,
-        after_hours_message: Some(super::text(
-            "after_hours_message",
-            b.after_hours_message,
-            1000,
-            false,
-        )?)
-        .filter(|s| !s.is_empty()),
-    })
 }
 
 /// Create an agent (admin).
 #[utoipa::path(post, path = "/api/voice/agents", tag = "agents", request_body = AgentRequest,
-    responses((status = 201, body = AgentView), (status = 422, description = "invalid field")))]
+    security(("bearer" = [])),
+    responses((status = 201, description = "the agent, with how its Vapi sync went", body = AgentView),
+              (status = 403, description = "admin only (`insufficient_role`)"),
+              (status = 422, description = "a field breaks its rule (`invalid_field`)")))]
 pub async fn create_agent(
-    db: web::Data<Db>,
     st: web::Data<VoiceState>,
     tenant: Tenant,
     body: Json<AgentRequest>,
 ) -> Result<HttpResponse, ApiError> {
     tenant.require(Role::Admin)?;
-    let fields = validate(body.into_inner())?;
-    let org = tenant.org_id();
-    let row = db
-        .tenant_tx(org, |tx| {
-            Box::pin(async move {
-                store::insert_agent(tx, org, &fields, false)
-                    .await
-                    .map_err(ApiError::from)
-            })
-        })
-        .await?;
-    Ok(HttpResponse::Created().json(synced(&st, row).await))
+    let saved = agents::create(&st, tenant.org_id(), body.into_inner().into()).await?;
+    Ok(HttpResponse::Created().json(AgentView::from(saved)))
 }
 
-/// The org's agents.
-#[utoipa::path(get, path = "/api/voice/agents", tag = "agents", responses((status = 200, body = [AgentView])))]
-pub async fn list_agents(db: web::Data<Db>, tenant: Tenant) -> Result<HttpResponse, ApiError> {
-    let org = tenant.org_id();
-    let rows = db
-        .tenant_tx(org, |tx| {
-            Box::pin(async move { store::list_agents(tx, org).await.map_err(ApiError::from) })
-        })
-        .await?;
-    Ok(HttpResponse::Ok().json(
-        serde_json::json!({ "items": rows.into_iter().map(AgentView::from).collect::<Vec<_>>() }),
-    ))
+/// The org's agents, oldest first, one page at a time.
+#[utoipa::path(get, path = "/api/voice/agents", tag = "agents", params(PageQuery),
+    security(("bearer" = [])),
+    responses((status = 200, description = "one page of agents", body = Page<AgentView>)))]
+pub async fn list_agents(
+    st: web::Data<VoiceState>,
+    tenant: Tenant,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let page = PageRequest::from_query(&query)?;
+    let rows = agents::list(&st, tenant.org_id(), page).await?;
+    Ok(HttpResponse::Ok().json(page.page(rows, |r| (r.created_at, r.id), AgentView::from)))
 }
 
 /// One agent.
-#[utoipa::path(get, path = "/api/voice/agents/{id}", tag = "agents",
-    responses((status = 200, body = AgentView), (status = 404, description = "no such agent in this org")))]
+#[utoipa::path(get, path = "/api/voice/agents/{id}", tag = "agents", params(("id" = Uuid, Path, description = "the agent's id")),
+    security(("bearer" = [])),
+    responses((status = 200, description = "the agent", body = AgentView),
+              (status = 404, description = "no such agent in this org (`not_found`)")))]
 pub async fn get_agent(
-    db: web::Data<Db>,
+    st: web::Data<VoiceState>,
     tenant: Tenant,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let (org, id) = (tenant.org_id(), id.into_inner());
-    let row = db
-        .tenant_tx(org, |tx| {
-            Box::pin(async move { store::find_agent(tx, org, id).await.map_err(ApiError::from) })
-        })
-        .await?;
-    row.map(|r| HttpResponse::Ok().json(AgentView::from(r)))
-        .ok_or_else(|| ApiError::not_found("agent"))
+    let row = agents::get(&st, tenant.org_id(), id.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(AgentView::from(row)))
 }
 
 /// Replace an agent's settings (admin).
 #[utoipa::path(put, path = "/api/voice/agents/{id}", tag = "agents", request_body = AgentRequest,
-    responses((status = 200, body = AgentView), (status = 404, description = "no such agent in this org")))]
+    params(("id" = Uuid, Path, description = "the agent's id")),
+    security(("bearer" = [])),
+    responses((status = 200, description = "the agent, with how its Vapi sync went", body = AgentView),
+              (status = 403, description = "admin only (`insufficient_role`)"),
+              (status = 404, description = "no such agent in this org (`not_found`)"),
+              (status = 422, description = "a field breaks its rule (`invalid_field`)")))]
 pub async fn update_agent(
-    db: web::Data<Db>,
     st: web::Data<VoiceState>,
     tenant: Tenant,
     id: web::Path<Uuid>,
     body: Json<AgentRequest>,
 ) -> Result<HttpResponse, ApiError> {
     tenant.require(Role::Admin)?;
-    let fields = validate(body.into_inner())?;
-    let (org, id) = (tenant.org_id(), id.into_inner());
-    let row = db
-        .tenant_tx(org, |tx| {
-            Box::pin(async move {
-                store::update_agent(tx, org, id, &fields)
-                    .await
-                    .map_err(ApiError::from)
-            })
-        })
-        .await?;
-    let row = row.ok_or_else(|| ApiError::not_found("agent"))?;
-    Ok(HttpResponse::Ok().json(synced(&st, row).await))
+    let saved = agents::update(
+        &st,
+        tenant.org_id(),
+        id.into_inner(),
+        body.into_inner().into(),
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(AgentView::from(saved)))
 }
 
 /// Delete an agent (admin); its numbers fall back to the default agent.
-#[utoipa::path(delete, path = "/api/voice/agents/{id}", tag = "agents",
-    responses((status = 204), (status = 404, description = "no such agent in this org")))]
+#[utoipa::path(delete, path = "/api/voice/agents/{id}", tag = "agents", params(("id" = Uuid, Path, description = "the agent's id")),
+    security(("bearer" = [])),
+    responses((status = 204, description = "deleted"),
+              (status = 403, description = "admin only (`insufficient_role`)"),
+              (status = 404, description = "no such agent in this org (`not_found`)")))]
 pub async fn delete_agent(
-    db: web::Data<Db>,
+    st: web::Data<VoiceState>,
     tenant: Tenant,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     tenant.require(Role::Admin)?;
-    let (org, id) = (tenant.org_id(), id.into_inner());
-    let deleted = db
-        .tenant_tx(org, |tx| {
-            Box::pin(async move {
-                store::delete_agent(tx, org, id)
-                    .await
-                    .map_err(ApiError::from)
-            })
-        })
-        .await?;
-    if deleted {
-        Ok(HttpResponse::NoContent().finish())
-    } else {
-        Err(ApiError::not_found("agent"))
-    }
-}
-
-/// The saved agent, synced to its Vapi assistant when a Vapi key is configured. A Vapi failure
-/// does not undo the save: it is logged and reported as `vapi_sync: "failed"`.
-async fn synced(st: &VoiceState, row: AgentRow) -> AgentView {
-    let mut view = AgentView::from(row.clone());
-    view.vapi_sync = Some(match crate::sync::sync_agent(st, &row).await {
-        Ok(Some(id)) => {
-            view.vapi_assistant_id = Some(id);
-            "synced".into()
-        }
-        Ok(None) => "off".into(),
-        Err(e) => {
-            tracing::warn!(agent = %row.id, error = %e, "syncing the agent to Vapi failed");
-            "failed".into()
-        }
-    });
-    view
-}
-
-/// The agent's opening hours from its settings, when it has them.
-pub fn open_hours(settings: &serde_json::Value) -> Option<Vec<OpenRange>> {
-    serde_json::from_value(settings.get("open_hours")?.clone()).ok()
+    agents::delete(&st, tenant.org_id(), id.into_inner()).await?;
+    Ok(HttpResponse::NoContent().finish())
 }

@@ -1,14 +1,54 @@
-//! voice-webhook's HTTP routes: Vapi's server URL and the dashboard API (`/api/voice/…`).
+//! voice-webhook's HTTP routes (extract → core → view): Vapi's server URL and the dashboard
+//! API (`/api/voice/…`), registered in one place, and the OpenAPI document that describes them.
 
+pub mod access_log;
 pub mod agents;
 pub mod calls;
+pub mod messages;
 pub mod numbers;
+pub mod problem;
 pub mod secrets;
+pub mod webhook;
 
 use actix_web::web;
-use servicekit::ApiError;
+use utoipa::OpenApi;
 
-use crate::webhook;
+#[derive(OpenApi)]
+#[openapi(
+    paths(
+        webhook::receive_vapi,
+        webhook::receive_vapi_for_org,
+        agents::create_agent,
+        agents::list_agents,
+        agents::get_agent,
+        agents::update_agent,
+        agents::delete_agent,
+        numbers::create_number,
+        numbers::list_numbers,
+        numbers::get_number,
+        numbers::update_number,
+        numbers::delete_number,
+        calls::list_calls,
+        calls::get_call,
+        calls::analytics,
+        calls::start_outbound_call,
+        secrets::rotate_webhook_secret,
+        messages::list_messages,
+        messages::get_message,
+        messages::mark_handled,
+        access_log::list_access_log,
+    ),
+    info(
+        title = "Voxanne voice-webhook",
+        description = "Vapi server URL, agents, phone numbers, calls, transcripts and live tool execution."
+    )
+)]
+struct ApiDoc;
+
+/// The service's OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/webhooks/vapi", web::post().to(webhook::receive_vapi))
@@ -32,52 +72,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/calls", web::post().to(calls::start_outbound_call))
                 .route("/calls/{id}", web::get().to(calls::get_call))
                 .route("/analytics", web::get().to(calls::analytics))
+                .route("/messages", web::get().to(messages::list_messages))
+                .route("/messages/{id}", web::get().to(messages::get_message))
+                .route(
+                    "/messages/{id}/handled",
+                    web::post().to(messages::mark_handled),
+                )
+                .route("/access-log", web::get().to(access_log::list_access_log))
                 .route(
                     "/webhook-secret/rotate",
                     web::post().to(secrets::rotate_webhook_secret),
                 ),
         );
-}
-
-/// A text field within bounds (trimmed), or 422 naming it.
-pub fn text(
-    field: &str,
-    v: Option<String>,
-    max: usize,
-    required: bool,
-) -> Result<String, ApiError> {
-    let v = v.map(|s| s.trim().to_string()).unwrap_or_default();
-    if required && v.is_empty() {
-        return Err(ApiError::invalid(
-            "invalid_field",
-            Some(field),
-            format!("{field} is required"),
-        ));
-    }
-    if v.chars().count() > max {
-        return Err(ApiError::invalid(
-            "invalid_field",
-            Some(field),
-            format!("{field} must be at most {max} characters"),
-        ));
-    }
-    Ok(v)
-}
-
-/// An E.164 number (`+` and 7–15 digits), or 422 naming the field.
-pub fn e164(field: &str, v: &str) -> Result<String, ApiError> {
-    let v = v.trim();
-    let digits = v.strip_prefix('+').unwrap_or("");
-    if (7..=15).contains(&digits.len())
-        && digits.chars().all(|c| c.is_ascii_digit())
-        && !digits.starts_with('0')
-    {
-        Ok(v.to_string())
-    } else {
-        Err(ApiError::invalid(
-            "invalid_field",
-            Some(field),
-            format!("{field} must be an E.164 number like +15550123400"),
-        ))
-    }
 }

@@ -1,17 +1,18 @@
-//! `/api/voice/numbers`: the org's phone numbers and which agent answers each. Every change
-//! rewrites the number's routes in the same transaction, so webhooks resolve to the right org.
+//! `/api/voice/numbers`: the org's phone numbers and which agent answers each. Reading needs any
+//! role, changing needs admin.
 
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use servicekit::page::{Page, PageQuery, PageRequest};
 use servicekit::{ApiError, Json};
-use tenancy::{Db, OrgId, Role, Tenant};
+use tenancy::{Role, Tenant};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::core::numbers::{self, NumberInput};
 use crate::state::VoiceState;
-use crate::store::agents;
-use crate::store::numbers::{self as store, NumberFields, NumberRow};
+use crate::store::numbers::NumberRow;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -23,6 +24,17 @@ pub struct NumberRequest {
     pub vapi_phone_number_id: Option<String>,
     /// The agent answering this number; the org's default agent when absent.
     pub agent_id: Option<Uuid>,
+}
+
+impl From<NumberRequest> for NumberInput {
+    fn from(b: NumberRequest) -> Self {
+        NumberInput {
+            number: b.number,
+            label: b.label,
+            vapi_phone_number_id: b.vapi_phone_number_id,
+            agent_id: b.agent_id,
+        }
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -50,180 +62,89 @@ impl From<NumberRow> for NumberView {
     }
 }
 
-fn validate(b: NumberRequest) -> Result<NumberFields, ApiError> {
-    Ok(NumberFields {
-        number: super::e164("number", &b.number)?,
-        label: super::text("label", b.label, 200, false)?,
-        vapi_phone_number_id: Some(super::text(
-            "vapi_phone_number_id",
-            b.vapi_phone_number_id,
-            100,
-            false,
-        )?)
-        .filter(|s| !s.is_empty()),
-        agent_id: b.agent_id,
-    })
-}
-
-fn taken(e: diesel::result::Error) -> ApiError {
-    match e {
-        diesel::result::Error::DatabaseError(
-            diesel::result::DatabaseErrorKind::UniqueViolation,
-            _,
-        ) => ApiError::Conflict {
-            code: "number_taken",
-            detail: "this number (or Vapi phone number id) is already in use".into(),
-            extra: None,
-        },
-        other => other.into(),
-    }
-}
-
-async fn check_agent(
-    tx: &mut diesel_async::AsyncPgConnection,
-    org: OrgId,
-    agent: Option<Uuid>,
-) -> Result<(), ApiError> {
-    if let Some(id) = agent
-        && agents::find_agent(tx, org, id).await?.is_none()
-    {
-        return Err(ApiError::invalid(
-            "invalid_field",
-            Some("agent_id"),
-            "no such agent in this org",
-        ));
-    }
-    Ok(())
-}
-
 /// Add a number (admin).
 #[utoipa::path(post, path = "/api/voice/numbers", tag = "numbers", request_body = NumberRequest,
-    responses((status = 201, body = NumberView), (status = 409, description = "number already in use"), (status = 422, description = "invalid field")))]
+    security(("bearer" = [])),
+    responses((status = 201, description = "the number, routed to this org", body = NumberView),
+              (status = 403, description = "admin only (`insufficient_role`)"),
+              (status = 409, description = "the number or its Vapi id is in use (`number_taken`)"),
+              (status = 422, description = "a field breaks its rule (`invalid_field`)")))]
 pub async fn create_number(
-    db: web::Data<Db>,
     st: web::Data<VoiceState>,
     tenant: Tenant,
     body: Json<NumberRequest>,
 ) -> Result<HttpResponse, ApiError> {
     tenant.require(Role::Admin)?;
-    let f = validate(body.into_inner())?;
-    let org = tenant.org_id();
-    let row = db
-        .tenant_tx(org, |tx| {
-            Box::pin(async move {
-                check_agent(tx, org, f.agent_id).await?;
-                let row = store::insert_number(tx, org, &f).await.map_err(taken)?;
-                store::route_number(tx, org, &row).await.map_err(taken)?;
-                Ok::<_, ApiError>(row)
-            })
-        })
-        .await?;
-    link(&st, &row).await;
+    let row = numbers::create(&st, tenant.org_id(), body.into_inner().into()).await?;
     Ok(HttpResponse::Created().json(NumberView::from(row)))
 }
 
-/// The org's numbers.
-#[utoipa::path(get, path = "/api/voice/numbers", tag = "numbers", responses((status = 200, body = [NumberView])))]
-pub async fn list_numbers(db: web::Data<Db>, tenant: Tenant) -> Result<HttpResponse, ApiError> {
-    let org = tenant.org_id();
-    let rows = db
-        .tenant_tx(org, |tx| {
-            Box::pin(async move { store::list_numbers(tx, org).await.map_err(ApiError::from) })
-        })
-        .await?;
-    Ok(HttpResponse::Ok().json(
-        serde_json::json!({ "items": rows.into_iter().map(NumberView::from).collect::<Vec<_>>() }),
-    ))
+/// The org's numbers, oldest first, one page at a time.
+#[utoipa::path(get, path = "/api/voice/numbers", tag = "numbers", params(PageQuery),
+    security(("bearer" = [])),
+    responses((status = 200, description = "one page of numbers", body = Page<NumberView>)))]
+pub async fn list_numbers(
+    st: web::Data<VoiceState>,
+    tenant: Tenant,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let page = PageRequest::from_query(&query)?;
+    let rows = numbers::list(&st, tenant.org_id(), page).await?;
+    Ok(HttpResponse::Ok().json(page.page(rows, |r| (r.created_at, r.id), NumberView::from)))
 }
 
 /// One number.
-#[utoipa::path(get, path = "/api/voice/numbers/{id}", tag = "numbers",
-    responses((status = 200, body = NumberView), (status = 404, description = "no such number in this org")))]
+#[utoipa::path(get, path = "/api/voice/numbers/{id}", tag = "numbers", params(("id" = Uuid, Path, description = "the number's id")),
+    security(("bearer" = [])),
+    responses((status = 200, description = "the number", body = NumberView),
+              (status = 404, description = "no such number in this org (`not_found`)")))]
 pub async fn get_number(
-    db: web::Data<Db>,
+    st: web::Data<VoiceState>,
     tenant: Tenant,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let (org, id) = (tenant.org_id(), id.into_inner());
-    let row = db
-        .tenant_tx(org, |tx| {
-            Box::pin(async move {
-                store::find_number(tx, org, id)
-                    .await
-                    .map_err(ApiError::from)
-            })
-        })
-        .await?;
-    row.map(|r| HttpResponse::Ok().json(NumberView::from(r)))
-        .ok_or_else(|| ApiError::not_found("number"))
+    let row = numbers::get(&st, tenant.org_id(), id.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(NumberView::from(row)))
 }
 
 /// Replace a number's settings, e.g. assign it to another agent (admin).
 #[utoipa::path(put, path = "/api/voice/numbers/{id}", tag = "numbers", request_body = NumberRequest,
-    responses((status = 200, body = NumberView), (status = 404, description = "no such number in this org")))]
+    params(("id" = Uuid, Path, description = "the number's id")),
+    security(("bearer" = [])),
+    responses((status = 200, description = "the number, its routes rewritten", body = NumberView),
+              (status = 403, description = "admin only (`insufficient_role`)"),
+              (status = 404, description = "no such number in this org (`not_found`)"),
+              (status = 409, description = "the number or its Vapi id is in use (`number_taken`)"),
+              (status = 422, description = "a field breaks its rule (`invalid_field`)")))]
 pub async fn update_number(
-    db: web::Data<Db>,
     st: web::Data<VoiceState>,
     tenant: Tenant,
     id: web::Path<Uuid>,
     body: Json<NumberRequest>,
 ) -> Result<HttpResponse, ApiError> {
     tenant.require(Role::Admin)?;
-    let f = validate(body.into_inner())?;
-    let (org, id) = (tenant.org_id(), id.into_inner());
-    let row = db
-        .tenant_tx(org, |tx| {
-            Box::pin(async move {
-                check_agent(tx, org, f.agent_id).await?;
-                let Some(row) = store::update_number(tx, org, id, &f).await.map_err(taken)? else {
-                    return Ok(None);
-                };
-                store::route_number(tx, org, &row).await.map_err(taken)?;
-                Ok::<_, ApiError>(Some(row))
-            })
-        })
-        .await?;
-    let row = row.ok_or_else(|| ApiError::not_found("number"))?;
-    link(&st, &row).await;
+    let row = numbers::update(
+        &st,
+        tenant.org_id(),
+        id.into_inner(),
+        body.into_inner().into(),
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(NumberView::from(row)))
 }
 
 /// Remove a number (admin): webhooks for it are no longer routed to this org.
-#[utoipa::path(delete, path = "/api/voice/numbers/{id}", tag = "numbers",
-    responses((status = 204), (status = 404, description = "no such number in this org")))]
+#[utoipa::path(delete, path = "/api/voice/numbers/{id}", tag = "numbers", params(("id" = Uuid, Path, description = "the number's id")),
+    security(("bearer" = [])),
+    responses((status = 204, description = "deleted, no longer routed"),
+              (status = 403, description = "admin only (`insufficient_role`)"),
+              (status = 404, description = "no such number in this org (`not_found`)")))]
 pub async fn delete_number(
-    db: web::Data<Db>,
+    st: web::Data<VoiceState>,
     tenant: Tenant,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     tenant.require(Role::Admin)?;
-    let (org, id) = (tenant.org_id(), id.into_inner());
-    let deleted = db
-        .tenant_tx(org, |tx| {
-            Box::pin(async move {
-                if store::find_number(tx, org, id).await?.is_none() {
-                    return Ok(false);
-                }
-                store::unroute_number(tx, org, id).await?;
-                store::delete_number(tx, org, id)
-                    .await
-                    .map_err(ApiError::from)
-            })
-        })
-        .await?;
-    if deleted {
-        Ok(HttpResponse::NoContent().finish())
-    } else {
-        Err(ApiError::not_found("number"))
-    }
-}
-
-/// Points the number's Vapi phone number at us (when both a Vapi id and key exist); a failure is
-/// logged, the number is saved either way and routes already.
-async fn link(st: &VoiceState, row: &NumberRow) {
-    if let Some(v) = &row.vapi_phone_number_id
-        && let Err(e) = crate::sync::link_number(st, v).await
-    {
-        tracing::warn!(number = %row.id, error = %e, "linking the number in Vapi failed");
-    }
+    numbers::delete(&st, tenant.org_id(), id.into_inner()).await?;
+    Ok(HttpResponse::NoContent().finish())
 }

@@ -3,64 +3,52 @@
 //! secret keeps working for `grace_hours` (default 24, at most 168) so Vapi can be updated.
 
 use actix_web::{HttpResponse, web};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
-use ring::rand::SecureRandom as _;
-use serde::Deserialize;
-use serde_json::json;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use servicekit::ApiError;
 use tenancy::{Role, Tenant};
 use utoipa::ToSchema;
 
+use crate::core::webhook_secret;
 use crate::state::VoiceState;
-use crate::webhook::auth::SECRET_PURPOSE;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RotateRequest {
+    /// Hours the previous secret stays valid, 0–168 (default 24).
     pub grace_hours: Option<i64>,
 }
 
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RotatedSecretView {
+    /// The new secret: shown once, never again.
+    pub secret: String,
+    /// The org's own webhook path, for the Vapi credential.
+    pub webhook_path: String,
+    /// Until when the previous secret is still accepted.
+    pub previous_valid_until: DateTime<Utc>,
+}
+
 /// Rotate the org's own Vapi webhook secret (admin); the new secret is shown once.
-#[utoipa::path(post, path = "/api/voice/webhook-secret/rotate", tag = "webhooks", request_body = RotateRequest,
-    responses((status = 200), (status = 403, description = "admin only")))]
+#[utoipa::path(post, path = "/api/voice/webhook-secret/rotate", tag = "webhooks",
+    request_body(content = Option<RotateRequest>, description = "optional; `grace_hours` defaults to 24"),
+    security(("bearer" = [])),
+    responses((status = 200, description = "the new secret, shown once", body = RotatedSecretView),
+              (status = 403, description = "admin only (`insufficient_role`); a sign-in older than 10 minutes (`reauthentication_needed`)"),
+              (status = 422, description = "`grace_hours` out of 0–168 (`invalid_field`)")))]
 pub async fn rotate_webhook_secret(
     st: web::Data<VoiceState>,
     tenant: Tenant,
     body: Option<servicekit::Json<RotateRequest>>,
 ) -> Result<HttpResponse, ApiError> {
     tenant.require(Role::Admin)?;
-    let grace = body.and_then(|b| b.into_inner().grace_hours).unwrap_or(24);
-    if !(0..=168).contains(&grace) {
-        return Err(ApiError::invalid(
-            "invalid_field",
-            Some("grace_hours"),
-            "grace_hours must be between 0 and 168",
-        ));
-    }
-    let mut raw = [0u8; 32];
-    ring::rand::SystemRandom::new()
-        .fill(&mut raw)
-        .map_err(|_| ApiError::internal(anyhow::anyhow!("random source failed")))?;
-    let secret = B64URL.encode(raw);
+    tenant.require_recent_auth()?;
+    let grace = body.and_then(|b| b.into_inner().grace_hours);
     let org = tenant.org_id();
-    let sealed = st
-        .keys
-        .encrypt(org.as_uuid(), SECRET_PURPOSE, secret.as_bytes())
-        .map_err(ApiError::internal)?;
-    let until = chrono::Utc::now() + chrono::Duration::hours(grace);
-    st.db
-        .tenant_tx(org, |tx| {
-            Box::pin(async move {
-                crate::store::secrets::rotate(tx, org, &sealed, until)
-                    .await
-                    .map_err(ApiError::from)
-            })
-        })
-        .await?;
-    Ok(HttpResponse::Ok().json(json!({
-        "secret": secret,
-        "webhook_path": format!("/api/webhooks/vapi/{org}"),
-        "previous_valid_until": until,
-    })))
+    let rotated = webhook_secret::rotate(&st, org, grace).await?;
+    Ok(HttpResponse::Ok().json(RotatedSecretView {
+        secret: rotated.secret,
+        webhook_path: format!("/api/webhooks/vapi/{org}"),
+        previous_valid_until: rotated.previous_valid_until,
+    }))
 }

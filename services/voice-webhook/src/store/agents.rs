@@ -12,9 +12,16 @@ use super::schema::{agents, org_profiles};
 #[diesel(table_name = org_profiles)]
 #[diesel(check_for_backend(diesel::pg::Pg))]
 pub struct Profile {
-    pub org_id: Uuid,
+    #[diesel(deserialize_as = Uuid)]
+    pub org_id: OrgId,
     pub name: String,
+    /// Calendar's zone as last answered; org.created.v1's until calendar first answers.
     pub timezone: String,
+    /// Calendar's last answer (`ClinicHours` parts), kept as the fallback when it is away.
+    pub weekly_hours: Option<serde_json::Value>,
+    pub date_overrides: Option<serde_json::Value>,
+    /// When calendar last answered; `None`: never.
+    pub clinic_synced_at: Option<DateTime<Utc>>,
 }
 
 pub async fn upsert_profile(
@@ -41,6 +48,28 @@ pub async fn upsert_profile(
         .map(|_| ())
 }
 
+/// Keeps calendar's answer (zone and hours) as the last known one; no-op before the profile
+/// exists (org.created.v1 not consumed yet).
+pub async fn remember_clinic(
+    conn: &mut AsyncPgConnection,
+    org: OrgId,
+    timezone: &str,
+    weekly_hours: &serde_json::Value,
+    date_overrides: &serde_json::Value,
+) -> QueryResult<()> {
+    diesel::update(org_profiles::table.filter(org_profiles::org_id.eq(org.as_uuid())))
+        .set((
+            org_profiles::timezone.eq(timezone),
+            org_profiles::weekly_hours.eq(Some(weekly_hours)),
+            org_profiles::date_overrides.eq(Some(date_overrides)),
+            org_profiles::clinic_synced_at.eq(Some(Utc::now())),
+            org_profiles::updated_at.eq(diesel::dsl::now),
+        ))
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
 pub async fn find_profile(
     conn: &mut AsyncPgConnection,
     org: OrgId,
@@ -58,7 +87,8 @@ pub async fn find_profile(
 #[diesel(check_for_backend(diesel::pg::Pg))]
 pub struct AgentRow {
     pub id: Uuid,
-    pub org_id: Uuid,
+    #[diesel(deserialize_as = Uuid)]
+    pub org_id: OrgId,
     pub name: String,
     pub vapi_assistant_id: Option<String>,
     pub system_prompt: String,
@@ -68,7 +98,7 @@ pub struct AgentRow {
     pub enabled_tools: Vec<String>,
     pub transfer_number: Option<String>,
     pub after_hours_message: Option<String>,
-    /// `{"open_hours": [OpenRange]}` when the agent has opening hours.
+    /// Free-form settings (`{}`); opening hours are the clinic's, in calendar.
     pub settings: serde_json::Value,
     pub is_default: bool,
     pub created_at: DateTime<Utc>,
@@ -189,14 +219,27 @@ pub async fn default_agent(
         .optional()
 }
 
-pub async fn list_agents(conn: &mut AsyncPgConnection, org: OrgId) -> QueryResult<Vec<AgentRow>> {
-    agents::table
+/// The org's agents, oldest first, after the keyset position `after` (`(created_at, id)`).
+pub async fn list_agents(
+    conn: &mut AsyncPgConnection,
+    org: OrgId,
+    after: Option<(DateTime<Utc>, Uuid)>,
+    limit: i64,
+) -> QueryResult<Vec<AgentRow>> {
+    let mut q = agents::table
         .filter(agents::org_id.eq(org.as_uuid()))
         .select(AgentRow::as_select())
         .order((agents::created_at.asc(), agents::id.asc()))
-        .limit(200)
-        .load(conn)
-        .await
+        .limit(limit)
+        .into_boxed();
+    if let Some((at, id)) = after {
+        q = q.filter(
+            agents::created_at
+                .gt(at)
+                .or(agents::created_at.eq(at).and(agents::id.gt(id))),
+        );
+    }
+    q.load(conn).await
 }
 
 pub async fn delete_agent(conn: &mut AsyncPgConnection, org: OrgId, id: Uuid) -> QueryResult<bool> {

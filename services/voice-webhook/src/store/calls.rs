@@ -1,4 +1,5 @@
-//! Calls, their sealed transcripts, tool invocations and messages taken on calls (tenant tables).
+//! Calls, their sealed transcripts and tool invocations (tenant tables); messages taken on calls
+//! are in `inbox`.
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -6,7 +7,10 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use tenancy::OrgId;
 use uuid::Uuid;
 
-use super::schema::{call_messages, call_transcripts, calls, tool_invocations};
+use crate::domain::call::{CallDirection, CallStatus};
+use crate::domain::tool::ToolOutcome;
+
+use super::schema::{call_transcripts, calls, tool_invocations};
 
 diesel::define_sql_function! {
     #[sql_name = "coalesce"]
@@ -22,15 +26,18 @@ diesel::define_sql_function! {
 #[diesel(check_for_backend(diesel::pg::Pg))]
 pub struct CallRow {
     pub id: Uuid,
-    pub org_id: Uuid,
+    #[diesel(deserialize_as = Uuid)]
+    pub org_id: OrgId,
     pub vapi_call_id: String,
     pub agent_id: Option<Uuid>,
     pub phone_number_id: Option<Uuid>,
-    pub direction: String,
+    #[diesel(deserialize_as = String)]
+    pub direction: CallDirection,
     pub from_number: Option<String>,
     pub to_number: Option<String>,
     pub caller_name: Option<String>,
-    pub status: String,
+    #[diesel(deserialize_as = String)]
+    pub status: CallStatus,
     pub status_rank: i32,
     pub started_at: Option<DateTime<Utc>>,
     pub ended_at: Option<DateTime<Utc>>,
@@ -48,25 +55,46 @@ pub struct CallRow {
     pub updated_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = calls)]
+impl CallRow {
+    /// The other party's number: the caller of an inbound call, the callee of an outbound one.
+    pub fn other_party(&self) -> Option<String> {
+        if self.direction == CallDirection::Outbound {
+            self.to_number.clone()
+        } else {
+            self.from_number.clone()
+        }
+    }
+}
+
+/// A call seen for the first time; it starts at `status` (its rank is stored with it).
+#[derive(Debug, Clone)]
 pub struct NewCall {
-    pub org_id: Uuid,
+    pub org_id: OrgId,
     pub vapi_call_id: String,
     pub agent_id: Option<Uuid>,
     pub phone_number_id: Option<Uuid>,
-    pub direction: String,
+    pub direction: CallDirection,
     pub from_number: Option<String>,
     pub to_number: Option<String>,
     pub caller_name: Option<String>,
-    pub status: String,
-    pub status_rank: i32,
+    pub status: CallStatus,
 }
 
 /// The call with this Vapi id, created (with `new`'s fields) the first time it is seen.
 pub async fn ensure_call(conn: &mut AsyncPgConnection, new: &NewCall) -> QueryResult<CallRow> {
     let inserted = diesel::insert_into(calls::table)
-        .values(new)
+        .values((
+            calls::org_id.eq(new.org_id.as_uuid()),
+            calls::vapi_call_id.eq(&new.vapi_call_id),
+            calls::agent_id.eq(new.agent_id),
+            calls::phone_number_id.eq(new.phone_number_id),
+            calls::direction.eq(new.direction.as_str()),
+            calls::from_number.eq(new.from_number.as_deref()),
+            calls::to_number.eq(new.to_number.as_deref()),
+            calls::caller_name.eq(new.caller_name.as_deref()),
+            calls::status.eq(new.status.as_str()),
+            calls::status_rank.eq(new.status.rank()),
+        ))
         .on_conflict((calls::org_id, calls::vapi_call_id))
         .do_nothing()
         .returning(CallRow::as_returning())
@@ -77,7 +105,7 @@ pub async fn ensure_call(conn: &mut AsyncPgConnection, new: &NewCall) -> QueryRe
         Some(row) => Ok(row),
         None => {
             calls::table
-                .filter(calls::org_id.eq(new.org_id))
+                .filter(calls::org_id.eq(new.org_id.as_uuid()))
                 .filter(calls::vapi_call_id.eq(&new.vapi_call_id))
                 .select(CallRow::as_select())
                 .first(conn)
@@ -91,13 +119,13 @@ pub async fn advance_status(
     conn: &mut AsyncPgConnection,
     org: OrgId,
     id: Uuid,
-    status: &str,
-    rank: i32,
+    status: &CallStatus,
     at: DateTime<Utc>,
     ended_reason: Option<&str>,
 ) -> QueryResult<Option<CallRow>> {
-    let started = (status == "in-progress").then_some(at);
-    let ended = (rank >= crate::domain::status::rank("ended")).then_some(at);
+    let rank = status.rank();
+    let started = (*status == CallStatus::InProgress).then_some(at);
+    let ended = status.is_final().then_some(at);
     diesel::update(
         calls::table
             .filter(calls::org_id.eq(org.as_uuid()))
@@ -105,7 +133,7 @@ pub async fn advance_status(
             .filter(calls::status_rank.lt(rank)),
     )
     .set((
-        calls::status.eq(status),
+        calls::status.eq(status.as_str()),
         calls::status_rank.eq(rank),
         calls::started_at.eq(coalesce_ts(calls::started_at, started)),
         calls::ended_at.eq(coalesce_ts(calls::ended_at, ended)),
@@ -158,7 +186,7 @@ pub async fn record_report(
     id: Uuid,
     fields: &ReportFields,
 ) -> QueryResult<Option<CallRow>> {
-    let ended = crate::domain::status::rank("ended");
+    let ended = CallStatus::Ended;
     diesel::update(
         calls::table
             .filter(calls::org_id.eq(org.as_uuid()))
@@ -167,8 +195,8 @@ pub async fn record_report(
     )
     .set((
         fields,
-        calls::status.eq("ended"),
-        calls::status_rank.eq(ended),
+        calls::status.eq(ended.as_str()),
+        calls::status_rank.eq(ended.rank()),
         calls::report_received.eq(true),
         calls::updated_at.eq(diesel::dsl::now),
     ))
@@ -224,9 +252,10 @@ pub struct ListCalls {
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,
     pub status: Option<String>,
-    pub direction: Option<String>,
+    pub direction: Option<CallDirection>,
     pub ended_reason: Option<String>,
     pub phone: Option<String>,
+    /// The page's keyset position: rows strictly older than this `(created_at, id)`.
     pub before: Option<(DateTime<Utc>, Uuid)>,
     pub limit: i64,
 }
@@ -251,8 +280,8 @@ pub async fn list_calls(
     if let Some(s) = &q.status {
         query = query.filter(calls::status.eq(s.clone()));
     }
-    if let Some(d) = &q.direction {
-        query = query.filter(calls::direction.eq(d.clone()));
+    if let Some(d) = q.direction {
+        query = query.filter(calls::direction.eq(d.as_str()));
     }
     if let Some(r) = &q.ended_reason {
         query = query.filter(calls::ended_reason.eq(r.clone()));
@@ -322,7 +351,8 @@ pub async fn find_transcript(
 pub struct Invocation {
     pub tool_call_id: String,
     pub name: String,
-    pub outcome: String,
+    #[diesel(deserialize_as = String)]
+    pub outcome: ToolOutcome,
     pub result: String,
 }
 
@@ -362,8 +392,7 @@ pub struct NewInvocation<'a> {
     pub call_id: Option<Uuid>,
     pub tool_call_id: &'a str,
     pub name: &'a str,
-    /// `ok` or `error`.
-    pub outcome: &'a str,
+    pub outcome: ToolOutcome,
     pub result: &'a str,
     pub duration_ms: i32,
 }
@@ -379,7 +408,7 @@ pub async fn record_invocation(
             tool_invocations::call_id.eq(inv.call_id),
             tool_invocations::tool_call_id.eq(inv.tool_call_id),
             tool_invocations::name.eq(inv.name),
-            tool_invocations::outcome.eq(inv.outcome),
+            tool_invocations::outcome.eq(inv.outcome.as_str()),
             tool_invocations::result.eq(inv.result),
             tool_invocations::duration_ms.eq(inv.duration_ms),
         ))
@@ -395,10 +424,10 @@ pub async fn record_invocation(
         tool_invocations::table
             .filter(tool_invocations::org_id.eq(org.as_uuid()))
             .filter(tool_invocations::tool_call_id.eq(inv.tool_call_id))
-            .filter(tool_invocations::outcome.eq("error")),
+            .filter(tool_invocations::outcome.eq(ToolOutcome::Error.as_str())),
     )
     .set((
-        tool_invocations::outcome.eq(inv.outcome),
+        tool_invocations::outcome.eq(inv.outcome.as_str()),
         tool_invocations::result.eq(inv.result),
         tool_invocations::duration_ms.eq(inv.duration_ms),
         tool_invocations::updated_at.eq(diesel::dsl::now),
@@ -420,34 +449,124 @@ pub async fn record_invocation(
     }
 }
 
-pub async fn insert_message(
-    conn: &mut AsyncPgConnection,
-    org: OrgId,
-    call_id: Option<Uuid>,
-    callback: Option<&str>,
-    sealed: &servicekit::crypto::Sealed,
-) -> QueryResult<()> {
-    diesel::insert_into(call_messages::table)
-        .values((
-            call_messages::org_id.eq(org.as_uuid()),
-            call_messages::call_id.eq(call_id),
-            call_messages::callback_number.eq(callback),
-            call_messages::key_id.eq(&sealed.key_id),
-            call_messages::ciphertext.eq(&sealed.ciphertext),
-        ))
+/// Outbound calls of `org` not yet ended (for the concurrency limit).
+pub async fn active_outbound(conn: &mut AsyncPgConnection, org: OrgId) -> QueryResult<i64> {
+    calls::table
+        .filter(calls::org_id.eq(org.as_uuid()))
+        .filter(calls::direction.eq(CallDirection::Outbound.as_str()))
+        .filter(calls::status_rank.lt(CallStatus::Ended.rank()))
+        .filter(calls::created_at.gt(Utc::now() - chrono::Duration::hours(2)))
+        .count()
+        .get_result(conn)
+        .await
+}
+
+/// Serialises outbound call starts of one org (until the transaction ends), so the count of
+/// active outbound calls cannot race.
+pub async fn lock_outbound(conn: &mut AsyncPgConnection, org: OrgId) -> QueryResult<()> {
+    diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1::text, 6))")
+        .bind::<diesel::sql_types::Uuid, _>(org.as_uuid())
         .execute(conn)
         .await
         .map(|_| ())
 }
 
-/// Outbound calls of `org` not yet ended (for the concurrency limit).
-pub async fn active_outbound(conn: &mut AsyncPgConnection, org: OrgId) -> QueryResult<i64> {
-    calls::table
-        .filter(calls::org_id.eq(org.as_uuid()))
-        .filter(calls::direction.eq("outbound"))
-        .filter(calls::status_rank.lt(crate::domain::status::rank("ended")))
-        .filter(calls::created_at.gt(Utc::now() - chrono::Duration::hours(2)))
-        .count()
-        .get_result(conn)
-        .await
+/// Replaces the placeholder Vapi id of a call we started with the one Vapi gave it.
+pub async fn set_vapi_call_id(
+    conn: &mut AsyncPgConnection,
+    org: OrgId,
+    id: Uuid,
+    vapi_call_id: &str,
+) -> QueryResult<()> {
+    diesel::update(
+        calls::table
+            .filter(calls::org_id.eq(org.as_uuid()))
+            .filter(calls::id.eq(id)),
+    )
+    .set(calls::vapi_call_id.eq(vapi_call_id))
+    .execute(conn)
+    .await
+    .map(|_| ())
+}
+
+/// Deletes a call (an outbound call Vapi refused to start).
+pub async fn delete_call(conn: &mut AsyncPgConnection, org: OrgId, id: Uuid) -> QueryResult<()> {
+    diesel::delete(
+        calls::table
+            .filter(calls::org_id.eq(org.as_uuid()))
+            .filter(calls::id.eq(id)),
+    )
+    .execute(conn)
+    .await
+    .map(|_| ())
+}
+
+// ---- analytics ----
+
+/// One day of calls in the clinic's time zone.
+#[derive(diesel::QueryableByName, Debug, Clone)]
+pub struct DayRow {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub day: String,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub calls: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub answered: i64,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Double>)]
+    pub avg_duration: Option<f64>,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub booked: i64,
+    #[diesel(sql_type = diesel::sql_types::Double)]
+    pub cost: f64,
+}
+
+/// Tool calls in a period, and how many answered `ok`.
+#[derive(diesel::QueryableByName, Debug, Clone)]
+pub struct ToolTotals {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub total: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub ok: i64,
+}
+
+/// Calls per day (days in `tz`) created in `[from, to)`.
+pub async fn calls_per_day(
+    conn: &mut AsyncPgConnection,
+    org: OrgId,
+    tz: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> QueryResult<Vec<DayRow>> {
+    use diesel::sql_types::{Text, Timestamptz, Uuid as SqlUuid};
+    diesel::sql_query(
+        "SELECT to_char((created_at AT TIME ZONE $2)::date, 'YYYY-MM-DD') AS day, count(*) AS calls, \
+         count(*) FILTER (WHERE started_at IS NOT NULL) AS answered, avg(duration_seconds)::float8 AS avg_duration, \
+         count(*) FILTER (WHERE booked) AS booked, coalesce(sum(cost_usd), 0)::float8 AS cost \
+         FROM calls WHERE org_id = $1 AND created_at >= $3 AND created_at < $4 GROUP BY 1 ORDER BY 1",
+    )
+    .bind::<SqlUuid, _>(org.as_uuid())
+    .bind::<Text, _>(tz)
+    .bind::<Timestamptz, _>(from)
+    .bind::<Timestamptz, _>(to)
+    .load(conn)
+    .await
+}
+
+/// Tool invocations created in `[from, to)`.
+pub async fn tool_totals(
+    conn: &mut AsyncPgConnection,
+    org: OrgId,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> QueryResult<ToolTotals> {
+    use diesel::sql_types::{Timestamptz, Uuid as SqlUuid};
+    diesel::sql_query(
+        "SELECT count(*) AS total, count(*) FILTER (WHERE outcome = 'ok') AS ok FROM tool_invocations \
+         WHERE org_id = $1 AND created_at >= $2 AND created_at < $3",
+    )
+    .bind::<SqlUuid, _>(org.as_uuid())
+    .bind::<Timestamptz, _>(from)
+    .bind::<Timestamptz, _>(to)
+    .get_result(conn)
+    .await
 }

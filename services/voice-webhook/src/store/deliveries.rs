@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use tenancy::OrgId;
 use uuid::Uuid;
 
 use super::schema::webhook_deliveries as wd;
@@ -34,7 +35,7 @@ pub struct Delivery {
 #[derive(Debug, Clone)]
 pub struct LogRow {
     pub id: Uuid,
-    pub org_id: Option<Uuid>,
+    pub org_id: Option<OrgId>,
     pub message_type: String,
     pub vapi_call_id: Option<String>,
     pub dedupe_key: Option<String>,
@@ -53,7 +54,7 @@ pub async fn insert_many(conn: &mut AsyncPgConnection, rows: &[LogRow]) -> Query
         .map(|d| {
             (
                 wd::id.eq(d.id),
-                wd::org_id.eq(d.org_id),
+                wd::org_id.eq(d.org_id.map(|o| o.as_uuid())),
                 wd::message_type.eq(&d.message_type),
                 wd::vapi_call_id.eq(d.vapi_call_id.as_deref()),
                 wd::dedupe_key.eq(d.dedupe_key.as_deref()),
@@ -174,4 +175,29 @@ pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<
         .first(conn)
         .await
         .optional()
+}
+
+/// Deletes up to `limit` logged messages of types voice does not act on (`ACTED_ON`), received
+/// before `before` and not waiting for anything (applied, or of an unknown org); returns how
+/// many. The predicate is the partial index `webhook_deliveries_chatter`'s.
+pub async fn delete_chatter_before(
+    conn: &mut AsyncPgConnection,
+    acted_on: &[&str],
+    before: DateTime<Utc>,
+    limit: i64,
+) -> QueryResult<usize> {
+    let kept = acted_on
+        .iter()
+        .map(|t| format!("'{}'", t.replace('\'', "''")))
+        .collect::<Vec<_>>()
+        .join(", ");
+    diesel::sql_query(format!(
+        "DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM webhook_deliveries \
+         WHERE outcome IN ('applied', 'unknown_tenant') AND message_type NOT IN ({kept}) \
+         AND received_at < $1 ORDER BY received_at LIMIT $2)"
+    ))
+    .bind::<diesel::sql_types::Timestamptz, _>(before)
+    .bind::<diesel::sql_types::BigInt, _>(limit)
+    .execute(conn)
+    .await
 }

@@ -13,7 +13,8 @@ use super::schema::{phone_numbers, routes};
 #[diesel(check_for_backend(diesel::pg::Pg))]
 pub struct NumberRow {
     pub id: Uuid,
-    pub org_id: Uuid,
+    #[diesel(deserialize_as = Uuid)]
+    pub org_id: OrgId,
     pub number: String,
     pub label: String,
     pub vapi_phone_number_id: Option<String>,
@@ -77,14 +78,29 @@ pub async fn find_number(
         .optional()
 }
 
-pub async fn list_numbers(conn: &mut AsyncPgConnection, org: OrgId) -> QueryResult<Vec<NumberRow>> {
-    phone_numbers::table
+/// The org's numbers, oldest first, after the keyset position `after` (`(created_at, id)`).
+pub async fn list_numbers(
+    conn: &mut AsyncPgConnection,
+    org: OrgId,
+    after: Option<(DateTime<Utc>, Uuid)>,
+    limit: i64,
+) -> QueryResult<Vec<NumberRow>> {
+    let mut q = phone_numbers::table
         .filter(phone_numbers::org_id.eq(org.as_uuid()))
         .select(NumberRow::as_select())
         .order((phone_numbers::created_at.asc(), phone_numbers::id.asc()))
-        .limit(500)
-        .load(conn)
-        .await
+        .limit(limit)
+        .into_boxed();
+    if let Some((at, id)) = after {
+        q = q.filter(
+            phone_numbers::created_at
+                .gt(at)
+                .or(phone_numbers::created_at
+                    .eq(at)
+                    .and(phone_numbers::id.gt(id))),
+        );
+    }
+    q.load(conn).await
 }
 
 pub async fn delete_number(
@@ -115,7 +131,8 @@ pub const ROUTE_CALL: &str = "vapi_call_id";
 pub struct Route {
     pub kind: String,
     pub key: String,
-    pub org_id: Uuid,
+    #[diesel(deserialize_as = Uuid)]
+    pub org_id: OrgId,
     pub phone_number_id: Option<Uuid>,
     pub agent_id: Option<Uuid>,
 }

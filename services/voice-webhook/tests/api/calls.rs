@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
+use runtime::Service as _;
 use serde_json::{Value, json};
-use servicekit::cli::Service as _;
 use tenancy::Role;
 use voice_webhook::VoiceWebhook;
 
@@ -78,6 +78,12 @@ async fn status_is_monotonic_and_each_event_is_emitted_once() {
     assert!(
         !ended.to_string().contains("I'd like to book"),
         "no transcript in the event"
+    );
+    // Vapi's structured data and summary travel as `analysis` (lead-scoring scores from them).
+    assert_eq!(ended["payload"]["analysis"]["intent"], "book");
+    assert_eq!(
+        ended["payload"]["analysis"]["summary"],
+        "Caller asked to book."
     );
     assert_eq!(
         count(&app, "SELECT count(*) AS n FROM voice.webhook_deliveries").await,

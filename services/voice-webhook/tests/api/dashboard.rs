@@ -463,7 +463,7 @@ async fn org_deleted_purges_everything_voice_holds_for_that_org_only() {
             n
         }
     };
-    assert!(rows(a.org).await >= tables.len() as i64);
+    assert!(rows(a.org).await >= i64::try_from(tables.len()).unwrap());
     let before_b = rows(b.org).await;
     {
         let mut conn = app.db.service_conn().await.unwrap();

@@ -249,7 +249,7 @@ async fn fire_and_forget_types_are_logged_and_answered_with_an_empty_object() {
             "SELECT count(*) AS n FROM voice.webhook_deliveries WHERE outcome = 'applied'"
         )
         .await,
-        kinds.len() as i64
+        i64::try_from(kinds.len()).unwrap()
     );
     assert_eq!(count(&app, "SELECT count(*) AS n FROM voice.calls WHERE ended_reason = 'an-ended-reason-not-in-any-enum'").await, 1);
     // Payloads are sealed in the log.
@@ -294,7 +294,7 @@ async fn malformed_bodies_get_precise_problems() {
     assert_eq!(p["field"], "message");
     let p = problem(send("{\"message\": {\"call\": {}}}").await.unwrap(), 422).await;
     assert_eq!(p["field"], "message.type");
-    let big = "x".repeat(300_000);
+    let big = "x".repeat(9 * 1024 * 1024); // over VAPI_MAX_BODY_BYTES (default 8 MiB)
     let r = vapi(
         &app,
         &json!({"message": {"type": "transcript", "transcript": big}}),
@@ -337,71 +337,4 @@ async fn tools_the_agent_has_switched_off_are_refused() {
         "{a}"
     );
     assert!(a["results"][1]["result"].is_string(), "{a}");
-}
-
-#[tokio::test]
-async fn outside_the_agents_opening_hours_the_after_hours_message_is_said() {
-    let app = spawn().await;
-    let c = clinic(
-        &app,
-        "Cedar Point Physio",
-        "America/New_York",
-        "+15550123400",
-    )
-    .await;
-    let put = |body: Value| {
-        app.client
-            .put(app.url(&format!("/api/voice/agents/{}", c.agent_id)))
-            .bearer_auth(&c.admin)
-            .json(&body)
-            .send()
-    };
-    let r = put(json!({"name": "Front desk", "open_hours": [{"day": "someday", "from": "09:00", "to": "17:00"}]})).await.unwrap();
-    assert_eq!(problem(r, 422).await["field"], "open_hours");
-    let ask = |id: &str| {
-        message(
-            "assistant-request",
-            &call(id, &c.vapi_number_id),
-            &c.number,
-            json!({}),
-        )
-    };
-
-    // Never open (no ranges): closed, whatever the time.
-    let r = put(json!({"name": "Front desk", "open_hours": [], "after_hours_message": "We are closed; leave a message after the tone."})).await.unwrap();
-    assert_eq!(r.status(), 200);
-    assert_eq!(r.json::<Value>().await.unwrap()["open_hours"], json!([]));
-    let a = vapi_ok(&app, &ask("call-closed")).await;
-    assert_eq!(
-        a["assistant"]["firstMessage"],
-        "We are closed; leave a message after the tone."
-    );
-    assert_eq!(
-        a["assistantOverrides"]["variableValues"]["afterHours"],
-        true
-    );
-    assert!(
-        a["assistant"]["model"]["messages"][0]["content"]
-            .as_str()
-            .unwrap()
-            .contains("closed now")
-    );
-
-    // Open every day, all day: the normal greeting.
-    let all_week: Vec<Value> = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-        .iter()
-        .map(|d| json!({"day": d, "from": "00:00", "to": "24:00"}))
-        .collect();
-    let r = put(json!({"name": "Front desk", "first_message": "Cedar Point, how can I help?", "open_hours": all_week,
-        "after_hours_message": "We are closed."})).await.unwrap();
-    assert_eq!(r.status(), 200);
-    let a = vapi_ok(&app, &ask("call-open")).await;
-    assert_eq!(
-        a["assistant"]["firstMessage"],
-        "Cedar Point, how can I help?"
-    );
-    assert_eq!(
-        a["assistantOverrides"]["variableValues"]["afterHours"],
-        false
-    );
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use testkit::wiremock::matchers::{header, method, path, query_param};
+use testkit::wiremock::matchers::{header, method, path, path_regex, query_param};
 use testkit::wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::helpers::{App, Clinic, call, clinic, count, message, spawn_shared, vapi_ok};
@@ -225,6 +225,15 @@ async fn a_failing_calendar_is_an_error_vapi_speaks_not_a_failed_request() {
         )
         .mount(&calendar)
         .await;
+    // The appointment is the caller's (the tools act only on the caller's own).
+    Mock::given(method("GET"))
+        .and(path(format!("/internal/v1/orgs/{}/appointments", c.org)))
+        .and(query_param("phone", crate::helpers::CALLER))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"timezone": "America/New_York", "items": [appointment("booked")]}),
+        ))
+        .mount(&calendar)
+        .await;
     let a = vapi_ok(
         &app,
         &tool_calls(
@@ -302,4 +311,240 @@ async fn the_service_token_comes_from_auths_client_credentials_grant_and_is_cach
         body,
         json!({"client_id": "voice-webhook", "client_secret": "voice-client-secret-0123456789"})
     );
+}
+
+const VICTIM: &str = "+15550142299";
+const THEIR_APPT: &str = "9b0c1a2e-3b4d-4e5f-8a9b-0c1d2e3f4a5b";
+
+#[tokio::test]
+async fn a_phone_or_appointment_id_from_the_model_never_acts_for_another_patient() {
+    let (app, c, calendar, _) = setup(&[]).await;
+    let org = c.org.to_string();
+    // The caller has one appointment; another patient of the clinic has theirs.
+    Mock::given(method("GET"))
+        .and(path(format!("/internal/v1/orgs/{org}/appointments")))
+        .and(query_param("phone", crate::helpers::CALLER))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"timezone": "America/New_York", "items": [appointment("booked")]}),
+        ))
+        .mount(&calendar)
+        .await;
+    let mut theirs = appointment("booked");
+    theirs["id"] = json!(THEIR_APPT);
+    theirs["contact_phone"] = json!(VICTIM);
+    theirs["starts_at"] = json!("2026-12-04T15:00:00Z");
+    Mock::given(method("GET"))
+        .and(path(format!("/internal/v1/orgs/{org}/appointments")))
+        .and(query_param("phone", VICTIM))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"timezone": "America/New_York", "items": [theirs]})),
+        )
+        .expect(0)
+        .mount(&calendar)
+        .await;
+    for action in ["cancel", "reschedule"] {
+        Mock::given(method("POST"))
+            .and(path(format!(
+                "/internal/v1/orgs/{org}/appointments/{THEIR_APPT}/{action}"
+            )))
+            .respond_with(ResponseTemplate::new(200).set_body_json(theirs.clone()))
+            .expect(0)
+            .mount(&calendar)
+            .await;
+    }
+    Mock::given(method("POST"))
+        .and(path(format!("/internal/v1/orgs/{org}/appointments")))
+        .respond_with(ResponseTemplate::new(201).set_body_json(appointment("booked")))
+        .mount(&calendar)
+        .await;
+    let say = |id: &str, name: &str, args: Value| {
+        let body = tool_calls(
+            &c,
+            "call-other",
+            json!([{"id": id, "type": "function",
+            "function": {"name": name, "arguments": args}}]),
+        );
+        let app = &app;
+        async move {
+            let a = vapi_ok(app, &body).await;
+            let r = &a["results"][0];
+            r["result"]
+                .as_str()
+                .or_else(|| r["error"].as_str())
+                .unwrap()
+                .to_string()
+        }
+    };
+
+    let said = say("o_find", "find_my_appointments", json!({"phone": VICTIM})).await;
+    assert_eq!(
+        said,
+        "You have Initial assessment on Thursday 3 December at 3:00 PM."
+    );
+    let said = say(
+        "o_cancel",
+        "cancel_appointment",
+        json!({"appointment_id": THEIR_APPT}),
+    )
+    .await;
+    assert_eq!(
+        said,
+        "I can't find that appointment under the number you're calling from."
+    );
+    let said = say(
+        "o_move",
+        "reschedule_appointment",
+        json!({"appointment_id": THEIR_APPT, "start": "2026-12-05T10:00"}),
+    )
+    .await;
+    assert_eq!(
+        said,
+        "I can't find that appointment under the number you're calling from."
+    );
+    say(
+        "o_book",
+        "book_appointment",
+        json!({"start": "2026-12-05T10:00", "patient_name": "Avery", "phone": VICTIM}),
+    )
+    .await;
+    let requests = calendar.received_requests().await.unwrap();
+    let booked: Value = serde_json::from_slice(
+        &requests
+            .iter()
+            .find(|r| r.method.as_str() == "POST" && r.url.path().ends_with("/appointments"))
+            .unwrap()
+            .body,
+    )
+    .unwrap();
+    assert_eq!(
+        booked["contact_phone"],
+        crate::helpers::CALLER,
+        "booked under the caller's number"
+    );
+    assert!(
+        requests
+            .iter()
+            .all(|r| !r.url.as_str().contains("15550142299")),
+        "calendar was never asked about the other patient's number"
+    );
+    calendar.verify().await; // nothing of theirs read, cancelled or moved
+
+    // A withheld number: refused aloud, calendar not asked.
+    let before = calendar.received_requests().await.unwrap().len();
+    let mut anon = tool_calls(
+        &c,
+        "call-anon",
+        json!([{"id": "anon_find", "type": "function",
+        "function": {"name": "find_my_appointments", "arguments": {"phone": VICTIM}}}]),
+    );
+    anon["message"]["customer"] = json!({"number": "anonymous"});
+    let a = vapi_ok(&app, &anon).await;
+    assert!(
+        a["results"][0]["result"]
+            .as_str()
+            .unwrap()
+            .contains("withheld"),
+        "{a}"
+    );
+    assert_eq!(calendar.received_requests().await.unwrap().len(), before);
+    // A withheld caller may book (a new patient): no contact phone, and a number they say aloud
+    // is a callback note for the clinic, not the appointment's phone.
+    let mut anon = tool_calls(
+        &c,
+        "call-anon",
+        json!([{"id": "anon_book", "type": "function",
+        "function": {"name": "book_appointment", "arguments": {"start": "2026-12-05T10:00", "patient_name": "Avery", "phone": VICTIM}}}]),
+    );
+    anon["message"]["customer"] = json!({"number": "anonymous"});
+    let a = vapi_ok(&app, &anon).await;
+    assert!(
+        a["results"][0]["result"]
+            .as_str()
+            .unwrap()
+            .starts_with("Booked "),
+        "{a}"
+    );
+    let requests = calendar.received_requests().await.unwrap();
+    let last = requests.last().unwrap();
+    assert_eq!(last.headers["idempotency-key"], "anon_book");
+    let body: Value = serde_json::from_slice(&last.body).unwrap();
+    assert!(body.get("contact_phone").is_none(), "{body}");
+    assert_eq!(
+        body["notes"],
+        format!("Callback number given on a withheld call: {VICTIM}")
+    );
+}
+
+#[tokio::test]
+async fn calendar_refusals_are_said_as_what_they_are_and_only_5xx_is_unreachable() {
+    let (app, c, calendar, _) = setup(&[]).await;
+    let org = c.org.to_string();
+    Mock::given(method("GET"))
+        .and(path(format!("/internal/v1/orgs/{org}/appointments")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"timezone": "America/New_York", "items": [appointment("booked")]}),
+        ))
+        .mount(&calendar)
+        .await;
+    let problem = |status: u16, code: &str| {
+        ResponseTemplate::new(status)
+            .insert_header("content-type", "application/problem+json")
+            .set_body_json(
+                json!({"type": format!("https://docs.voxanne.dev/problems/{code}"),
+                "title": "refused", "status": status, "code": code, "field": "starts_at"}),
+            )
+    };
+    let cases = [
+        (
+            "starts_at_in_past",
+            422,
+            "book_appointment",
+            "has already passed",
+        ),
+        (
+            "service_inactive",
+            422,
+            "book_appointment",
+            "can't be booked by phone",
+        ),
+        (
+            "invalid_transition",
+            409,
+            "cancel_appointment",
+            "can't be changed any more",
+        ),
+        (
+            "idempotency_key_reused",
+            422,
+            "book_appointment",
+            "did not accept that request",
+        ),
+        (
+            "database_unavailable",
+            503,
+            "book_appointment",
+            "can't reach the booking system",
+        ),
+    ];
+    for (i, (code, status, tool, expected)) in cases.into_iter().enumerate() {
+        let _m = Mock::given(method("POST"))
+            .and(path_regex(format!(
+                "^/internal/v1/orgs/{org}/appointments(/{APPT_ID}/cancel)?$"
+            )))
+            .respond_with(problem(status, code))
+            .mount_as_scoped(&calendar)
+            .await;
+        let a = vapi_ok(&app, &tool_calls(&c, "call-refused", json!([{"id": format!("refused_{i}"), "type": "function",
+            "function": {"name": tool, "arguments": {"start": "2026-12-05T10:00", "patient_name": "Jordan Reyes"}}}]))).await;
+        let r = &a["results"][0];
+        let said = r["result"]
+            .as_str()
+            .or_else(|| r["error"].as_str())
+            .unwrap();
+        assert!(said.contains(expected), "{code}: {said}");
+        if status < 500 {
+            assert!(!said.contains("can't reach"), "{code}: {said}");
+        }
+    }
 }

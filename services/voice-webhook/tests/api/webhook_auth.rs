@@ -248,6 +248,14 @@ async fn per_org_secrets_rotate_with_a_grace_period_and_pin_the_org() {
     )
     .await;
     assert_eq!(problem(r, 422).await["field"], "grace_hours");
+    // A credential change needs a recent sign-in (issue 11 item 2): an admin token whose
+    // sign-in is 11 minutes old is refused and nothing rotates.
+    let stale = app
+        .auth
+        .token_signed_in_ago(a.org, tenancy::Role::Admin, 660);
+    let r =
+        crate::helpers::post(&app, "/api/voice/webhook-secret/rotate", &stale, &json!({})).await;
+    assert_eq!(problem(r, 403).await["code"], "reauthentication_needed");
     let rotate = || async {
         let r = crate::helpers::post(
             &app,
@@ -352,4 +360,72 @@ async fn per_org_secrets_rotate_with_a_grace_period_and_pin_the_org() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn a_signed_delivery_that_failed_with_a_5xx_is_accepted_again_and_a_processed_one_is_not() {
+    let app = spawn_with(&[("VAPI_WEBHOOK_AUTH", "hmac")]).await;
+    let c = clinic(
+        &app,
+        "Cedar Point Physio",
+        "America/New_York",
+        "+15550123400",
+    )
+    .await;
+    let send = |ts: &str, body: &[u8]| {
+        app.client
+            .post(app.url("/api/webhooks/vapi"))
+            .header("content-type", "application/json")
+            .header("x-timestamp", ts)
+            .header("x-signature", sign(SECRET, ts, body))
+            .body(body.to_vec())
+            .send()
+    };
+    let ts = chrono::Utc::now().timestamp().to_string();
+    let body = serde_json::to_vec(&message(
+        "assistant-request",
+        &call("call-retry-1", &c.vapi_number_id),
+        &c.number,
+        json!({}),
+    ))
+    .unwrap();
+
+    // The database refuses the call row: the delivery fails with a server error.
+    crate::helpers::admin_exec(&app, "REVOKE INSERT ON voice.calls FROM svc_voice").await;
+    let r = send(&ts, &body).await.unwrap();
+    assert!(r.status().is_server_error(), "{}", r.status());
+    assert_eq!(
+        count(&app, "SELECT count(*) AS n FROM voice.calls").await,
+        0
+    );
+
+    // Vapi retries the very same signed delivery once the database is back: it is applied.
+    crate::helpers::admin_exec(&app, "GRANT INSERT ON voice.calls TO svc_voice").await;
+    let r = send(&ts, &body).await.unwrap();
+    assert_eq!(
+        r.status(),
+        200,
+        "the retry of a failed delivery is accepted"
+    );
+    let a: Value = r.json().await.unwrap();
+    assert!(a["assistant"].is_object(), "{a}");
+    assert_eq!(
+        count(
+            &app,
+            "SELECT count(*) AS n FROM voice.calls WHERE vapi_call_id = 'call-retry-1'"
+        )
+        .await,
+        1
+    );
+
+    // Processed once: the same signature again is a replay.
+    let r = send(&ts, &body).await.unwrap();
+    assert_eq!(problem(r, 401).await["code"], "invalid_webhook_credentials");
+
+    // A delivery refused for what it is (4xx) was processed too: its replay is refused.
+    let broken = b"{\"message\": ".to_vec();
+    let r = send(&ts, &broken).await.unwrap();
+    assert_eq!(problem(r, 400).await["code"], "malformed_json");
+    let r = send(&ts, &broken).await.unwrap();
+    assert_eq!(problem(r, 401).await["code"], "invalid_webhook_credentials");
 }

@@ -1,0 +1,148 @@
+//! The command line every service binary shares: `serve` (default), `migrate`, `dlq` and the
+//! service's own commands.
+
+use std::future::Future;
+
+use clap::{Parser, Subcommand};
+use diesel_migrations::EmbeddedMigrations;
+
+use bus::dlq::DlqAction;
+use servicekit::config::{CommonSettings, ConfigError, ServiceInfo};
+use servicekit::http::HttpServerHandle;
+
+#[derive(Debug, Parser)]
+#[command(version, about = "A Voxanne service")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve HTTP (the default).
+    Serve,
+    /// Apply this service's pending migrations as its schema owner, then exit.
+    Migrate,
+    /// Inspect or replay this service's dead-lettered events.
+    Dlq {
+        #[command(subcommand)]
+        action: DlqAction,
+    },
+    /// A command of the service's own (for example `auth keys rotate`, `voice-webhook replay`).
+    #[command(external_subcommand)]
+    Other(Vec<String>),
+}
+
+/// What a service provides to the shared entry point and to `testkit::spawn_app`.
+pub trait Service: 'static {
+    const INFO: ServiceInfo;
+    /// Migration sources applied in order: the shared bus tables, then the service's own.
+    const MIGRATIONS: &'static [&'static EmbeddedMigrations];
+    type Settings: Send + Clone + 'static;
+    /// Reads the service's settings through `lookup` (the environment, or a map in tests).
+    fn settings(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self::Settings, ConfigError>;
+    fn common(settings: &Self::Settings) -> &CommonSettings;
+    /// Wires pools, state and routes, binds the listener; the server runs when awaited.
+    fn build(settings: Self::Settings) -> impl Future<Output = anyhow::Result<HttpServerHandle>>;
+    /// `dlq list` / `dlq replay`.
+    fn dlq(settings: Self::Settings, action: DlqAction)
+    -> impl Future<Output = anyhow::Result<()>>;
+    /// The service's own commands; `args[0]` is the command name. None by default.
+    fn command(
+        settings: Self::Settings,
+        args: Vec<String>,
+    ) -> impl Future<Output = anyhow::Result<()>> {
+        let _ = settings;
+        async move { anyhow::bail!("unknown command {:?}; see --help", args.first()) }
+    }
+}
+
+/// The whole `main` of a service binary.
+#[allow(clippy::disallowed_methods)] // the binary's one read of the environment
+pub fn main<S: Service>() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let settings = match S::settings(&|k| std::env::var(k).ok()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{}: {e}", S::INFO.name);
+            std::process::exit(2);
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .worker_threads(2)
+        .build()?;
+    runtime.block_on(async move {
+        let common = S::common(&settings).clone();
+        // `serve` logs to stdout; the operator commands keep stdout for their output.
+        let guard = match cli.command {
+            None | Some(Command::Serve) => servicekit::telemetry::init(S::INFO.name, &common.log_filter, common.otlp_endpoint.as_deref())?,
+            Some(_) => servicekit::telemetry::init_with_writer(S::INFO.name, &common.log_filter, None, std::io::stderr)?,
+        };
+        let outcome = match cli.command.unwrap_or(Command::Serve) {
+            Command::Serve => match S::build(settings).await {
+                Ok(handle) => {
+                    let served = handle.server.await.map_err(anyhow::Error::from);
+                    // SIGTERM: the HTTP side has drained; now the bus settles what it holds.
+                    for stop in handle.after_stop {
+                        stop.await;
+                    }
+                    served
+                }
+                Err(e) => Err(e),
+            },
+            Command::Dlq { action } => S::dlq(settings, action).await,
+            Command::Other(args) => S::command(settings, args).await,
+            Command::Migrate => {
+                let applied = servicekit::migrate::run(&common.migration_database_url, S::INFO.schema, S::MIGRATIONS).await;
+                if let Ok(applied) = &applied {
+                    tracing::info!(service = S::INFO.name, applied = ?applied, "migrations applied");
+                    println!("{}: {} migration(s) applied", S::INFO.name, applied.len());
+                }
+                applied.map(|_| ())
+            }
+        };
+        guard.shutdown().await;
+        outcome
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dlq_commands_parse_and_refuse_ambiguity() {
+        let id = "6f1c2b8e-7d1a-4c8e-9b1e-0a2f3c4d5e6f";
+        let cli = Cli::try_parse_from(["svc", "dlq", "replay", "--id", id, "--id", id]).unwrap();
+        match cli.command {
+            Some(Command::Dlq {
+                action: DlqAction::Replay { ids, all },
+            }) => {
+                assert_eq!(ids.len(), 2);
+                assert!(!all);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            Cli::try_parse_from(["svc", "dlq", "list"]).unwrap().command,
+            Some(Command::Dlq {
+                action: DlqAction::List { limit: 100 }
+            })
+        ));
+        assert!(
+            Cli::try_parse_from(["svc", "dlq", "replay"]).is_err(),
+            "replay needs --id or --all"
+        );
+        assert!(Cli::try_parse_from(["svc", "dlq", "replay", "--all", "--id", id]).is_err());
+        assert!(Cli::try_parse_from(["svc", "dlq", "replay", "--id", "not-a-uuid"]).is_err());
+        assert!(matches!(
+            Cli::try_parse_from(["svc", "keys", "rotate"]).unwrap().command,
+            Some(Command::Other(args)) if args == ["keys", "rotate"]
+        ));
+        assert!(
+            Cli::try_parse_from(["svc"]).unwrap().command.is_none(),
+            "serve is the default"
+        );
+    }
+}

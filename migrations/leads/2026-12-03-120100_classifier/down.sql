@@ -1,0 +1,2 @@
+DROP TABLE call_intents;
+DROP TABLE classify_queue;

@@ -1,0 +1,3 @@
+//! Calendar's outbound HTTP: Google (OAuth and Calendar v3).
+
+pub mod google;

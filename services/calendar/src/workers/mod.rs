@@ -1,0 +1,3 @@
+//! Calendar's background loops: the Google sync worker.
+
+pub mod google_sync;

@@ -1,0 +1,3 @@
+//! Outbound HTTP: the optional intent classifier (an OpenAI-compatible chat endpoint).
+
+pub mod classifier;

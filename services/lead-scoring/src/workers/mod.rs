@@ -1,0 +1,3 @@
+//! Background loops: the intent classifier (when configured).
+
+pub mod classifier;

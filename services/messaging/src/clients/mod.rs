@@ -1,0 +1,3 @@
+//! Outbound HTTP: Twilio's REST API.
+
+pub mod twilio;

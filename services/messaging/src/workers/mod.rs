@@ -1,0 +1,3 @@
+//! Background loops: the dispatcher that sends due messages.
+
+pub mod dispatcher;
