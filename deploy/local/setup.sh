@@ -17,6 +17,7 @@
 # Environment:
 #   TEST_DATABASE_ADMIN_URL  superuser URL (default postgres://postgres@127.0.0.1:5432/postgres)
 #   SETUP_TIMEOUT            seconds to wait for each service to come up (default 60)
+#   SETUP_RABBITMQ_TIMEOUT   seconds for each attempt to start RabbitMQ (default 2 x SETUP_TIMEOUT)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -213,13 +214,66 @@ fi
 # ---------------------------------------------------------------------------------------------
 # 4. RabbitMQ
 # ---------------------------------------------------------------------------------------------
+# RabbitMQ's port can be closed for several reasons, each with its own way back: the node is
+# still booting (wait), the Erlang VM runs with the rabbit app stopped (start_app; `service
+# start` and `-detached` both refuse then, as the node name is taken), the node is down
+# (service start, or -detached where there is no init script), or it is wedged (stop it, then
+# start it again). Whatever happens, a failure prints what the broker said about itself.
+rabbit_node_alive() { as_root rabbitmqctl -q -t 5 ping >/dev/null 2>&1; }
+rabbit_diagnose() {
+    printf 'setup: --- RabbitMQ diagnostics ---\n' >&2
+    df -h /var/lib/rabbitmq 2>/dev/null | sed 's/^/setup:   /' >&2 || true
+    pgrep -fa 'beam.*rabbit' 2>/dev/null | cut -c1-160 | sed 's/^/setup:   process: /' >&2 || true
+    as_root rabbitmqctl -q -t 10 status 2>&1 | head -n 25 | sed 's/^/setup:   status: /' >&2 || true
+    for f in /var/log/rabbitmq/*.log; do
+        [ -s "$f" ] || continue
+        printf 'setup:   last lines of %s:\n' "$f" >&2
+        tail -n 25 "$f" | cut -c1-240 | sed 's/^/setup:     /' >&2
+    done
+}
+rabbit_wait() { # rabbit_wait SECONDS: true once the port is open
+    local deadline=$((SECONDS + $1))
+    until amqp_up; do
+        [ "$SECONDS" -lt "$deadline" ] || return 1
+        sleep 0.5
+    done
+}
 if ! amqp_up; then
-    say "starting RabbitMQ (can take ~10-20 s)"
-    if ! as_root service rabbitmq-server start >/dev/null 2>&1; then
-        say "service rabbitmq-server start did not work; starting rabbitmq-server -detached"
-        as_root rabbitmq-server -detached >/dev/null 2>&1 || true
+    RABBIT_TIMEOUT=${SETUP_RABBITMQ_TIMEOUT:-$((TIMEOUT * 2))}
+    if pgrep -f 'beam.*rabbit' >/dev/null 2>&1; then
+        say "RabbitMQ's node runs but its port is closed: waiting for it to finish booting"
+        rabbit_wait 15 || true
+        if ! amqp_up && rabbit_node_alive; then
+            say "the node answers but the broker is stopped: rabbitmqctl start_app"
+            as_root rabbitmqctl -q start_app >/dev/null 2>&1 || true
+            rabbit_wait "$RABBIT_TIMEOUT" || true
+        fi
     fi
-    wait_for RabbitMQ amqp_up "Check /var/log/rabbitmq/ and: rabbitmq-diagnostics status"
+    if ! amqp_up; then
+        say "starting RabbitMQ (can take ~10-20 s)"
+        if ! pgrep -f 'beam.*rabbit' >/dev/null 2>&1; then
+            if ! as_root service rabbitmq-server start >/dev/null 2>&1; then
+                say "service rabbitmq-server start did not work; starting rabbitmq-server -detached"
+                as_root rabbitmq-server -detached >/dev/null 2>&1 || true
+            fi
+            rabbit_wait "$RABBIT_TIMEOUT" || true
+        fi
+    fi
+    if ! amqp_up; then
+        say "RabbitMQ still unreachable: stopping whatever is left of its node and starting it again"
+        rabbit_diagnose
+        as_root rabbitmqctl -q -t 15 shutdown >/dev/null 2>&1 || true
+        as_root pkill -KILL -f 'beam.*rabbit' >/dev/null 2>&1 || true
+        sleep 1
+        as_root service rabbitmq-server start >/dev/null 2>&1 \
+            || as_root rabbitmq-server -detached >/dev/null 2>&1 || true
+        rabbit_wait "$RABBIT_TIMEOUT" || true
+    fi
+    if ! amqp_up; then
+        rabbit_diagnose
+        die "RabbitMQ is not reachable on 127.0.0.1:5672 after the steps above. Check /var/log/rabbitmq/ and: rabbitmq-diagnostics status"
+    fi
+    say "RabbitMQ is up"
 fi
 
 # ---------------------------------------------------------------------------------------------
