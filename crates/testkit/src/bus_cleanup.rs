@@ -17,15 +17,12 @@ const SERVICES: [&str; 5] = [
 pub fn delete_prefixed(prefix: &str, retry_delays_ms: &[u64]) {
     let prefix = prefix.to_string();
     let retry_delays_ms = retry_delays_ms.to_vec();
-    // Drop runs inside the test's runtime: do the async cleanup on a thread of its own.
-    let _ = std::thread::spawn(move || {
-        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        else {
-            return;
-        };
-        rt.block_on(async move {
+    let what = format!("queues {prefix}*");
+    // Drop runs inside the test's runtime: the cleanup runs on a thread of its own, bounded.
+    crate::cleanup_bounded(
+        &what,
+        std::time::Duration::from_secs(20),
+        move || async move {
             let Ok(conn) =
                 Connection::connect(&crate::config::amqp_url(), ConnectionProperties::default())
                     .await
@@ -61,7 +58,6 @@ pub fn delete_prefixed(prefix: &str, retry_delays_ms: &[u64]) {
                     .await;
             }
             let _ = conn.close(200, "cleanup".into()).await;
-        });
-    })
-    .join();
+        },
+    );
 }

@@ -109,23 +109,18 @@ impl TestDb {
 impl Drop for TestDb {
     fn drop(&mut self) {
         let name = self.name.clone();
-        // Drop runs inside the test's runtime: do the async cleanup on a thread of its own.
-        let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            rt.block_on(async move {
+        let what = format!("database {name}");
+        crate::cleanup_bounded(
+            &what,
+            std::time::Duration::from_secs(30),
+            move || async move {
                 if let Ok(mut admin) = AsyncPgConnection::establish(&admin_url()).await {
                     let _ = admin
                         .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
                         .await;
                 }
-            });
-        })
-        .join();
+            },
+        );
     }
 }
 

@@ -39,3 +39,39 @@ pub fn unique_name(base: &str) -> String {
         &uuid::Uuid::new_v4().simple().to_string()[..12]
     )
 }
+
+/// Runs `work` (async cleanup from a `Drop`, which runs inside the test's runtime) on a thread
+/// of its own with a current-thread runtime, and waits for it at most `limit`. A cleanup that
+/// hangs (a broker or database that stopped answering, a client library blocking in its own
+/// channel) is abandoned with a message on stderr instead of hanging the test binary: the
+/// leftover database or queue is named by a unique prefix and swept by `make clean-test-dbs`.
+pub fn cleanup_bounded<F, Fut>(what: &str, limit: std::time::Duration, work: F)
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()>,
+{
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let spawned = std::thread::Builder::new()
+        .name("testkit-cleanup".into())
+        .spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async move {
+                let _ = tokio::time::timeout(limit, work()).await;
+            });
+            // Drop the runtime without waiting for tasks a client library left behind.
+            rt.shutdown_background();
+            let _ = done_tx.send(());
+        });
+    if spawned.is_ok()
+        && done_rx
+            .recv_timeout(limit + std::time::Duration::from_secs(2))
+            .is_err()
+    {
+        eprintln!("testkit: cleanup of {what} did not finish within {limit:?}; left behind");
+    }
+}
