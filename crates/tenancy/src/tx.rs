@@ -55,6 +55,30 @@ impl Db {
         .await
     }
 
+    /// Like [`Db::tenant_tx`], read-only and `REPEATABLE READ`: every statement of `work` sees
+    /// one snapshot. For views assembled from several queries (a record with its history), which
+    /// under the default `READ COMMITTED` could show a commit that landed between two of them
+    /// in one part of the answer and not in another.
+    pub async fn tenant_snapshot<T, E, F>(&self, org: OrgId, work: F) -> Result<T, E>
+    where
+        F: for<'c> FnOnce(&'c mut AsyncPgConnection) -> BoxFuture<'c, Result<T, E>> + Send,
+        E: From<diesel::result::Error> + From<PoolUnavailable> + Send,
+        T: Send,
+    {
+        let mut conn = checkout(&self.pool).await?;
+        conn.transaction(async move |c| {
+            // Must be the transaction's first statement (Postgres refuses it after any query).
+            diesel_async::RunQueryDsl::execute(
+                diesel::sql_query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"),
+                c,
+            )
+            .await?;
+            set_tenant(c, org).await?;
+            work(c).await
+        })
+        .await
+    }
+
     /// A transaction with no tenant set, for system tables only (outbox relay, inbox, routing
     /// lookups before the org is known). Tenant tables read here return zero rows.
     pub async fn system_tx<T, E, F>(&self, work: F) -> Result<T, E>

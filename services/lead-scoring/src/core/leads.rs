@@ -42,7 +42,9 @@ pub struct Detail {
 pub const SCORE_HISTORY: i64 = 50;
 
 pub async fn detail(db: &Db, org: OrgId, id: Uuid) -> Result<Detail, LeadsError> {
-    db.tenant_tx(org, |tx| {
+    // One snapshot: the score history and the timeline must agree (an event applied between
+    // two reads would show in the timeline without the score it produced).
+    db.tenant_snapshot(org, |tx| {
         Box::pin(async move {
             let contact = contacts::find_contact(tx, org, id, false)
                 .await?

@@ -273,3 +273,82 @@ async fn rescore_rebuilds_scores_with_a_model_version_and_says_what_changed() {
             .contains("no scoring model v9")
     );
 }
+
+/// A lead's detail is one snapshot: while calls keep arriving, every read shows a newest score
+/// computed from exactly the calls its timeline lists. Read with one statement per part under
+/// READ COMMITTED, a call committed between the score query and the timeline query showed in
+/// the timeline without its score (seen in the platform flow: the end-of-call report in the
+/// timeline, the score from before it).
+#[tokio::test]
+async fn a_lead_read_while_events_arrive_shows_a_score_and_a_timeline_that_agree() {
+    let app = spawn().await;
+    let p = publisher(&app).await;
+    let a = caller(&app, Role::Admin);
+    let phone = "+15550104242";
+    let start = |i: i64| {
+        envelope(
+            a.org,
+            &events::CallStartedV1 {
+                call_id: uuid::Uuid::new_v4(),
+                vapi_call_id: format!("snap-{i}"),
+                agent_id: None,
+                direction: events::CallDirection::Inbound,
+                caller_number: Some(phone.into()),
+                started_at: chrono::Utc::now() - chrono::Duration::minutes(100 - i),
+            },
+            chrono::Utc::now(),
+        )
+    };
+    let first = start(0);
+    p.publish(&first).await;
+    processed(&app, &[first.id]).await;
+    let id = crate::helpers::get_json(&app, "/api/leads?q=15550104242", &a.token).await["items"][0]
+        ["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    const CALLS: i64 = 40;
+    let publishing = async {
+        let mut ids = vec![first.id];
+        for i in 1..CALLS {
+            let e = start(i);
+            ids.push(e.id);
+            p.publish(&e).await;
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        processed(&app, &ids).await;
+    };
+    let reading = async {
+        let mut reads = 0;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "not all calls arrived in 60 s"
+            );
+            let d = crate::helpers::get_json(&app, &format!("/api/leads/{id}"), &a.token).await;
+            let in_timeline = d["timeline"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|t| t["event_type"] == "call.started.v1")
+                .count();
+            assert_eq!(
+                d["features"]["calls"].as_u64().unwrap(),
+                u64::try_from(in_timeline).unwrap(),
+                "read {reads}: the newest score and the timeline disagree"
+            );
+            assert_eq!(
+                d["lead"]["calls"].as_u64().unwrap(),
+                u64::try_from(in_timeline).unwrap()
+            );
+            reads += 1;
+            if in_timeline == usize::try_from(CALLS).unwrap() {
+                return reads;
+            }
+        }
+    };
+    let ((), reads) = tokio::join!(publishing, reading);
+    assert!(reads > 1, "the reads overlapped the arrivals");
+}
