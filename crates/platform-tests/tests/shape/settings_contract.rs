@@ -13,11 +13,14 @@ use servicekit::config::Setting;
 
 use super::root;
 
+/// A lookup of settings by name (the environment, or a map here).
+type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
 struct Binary {
     name: &'static str,
     declared: fn() -> Vec<Setting>,
     /// Runs the binary's settings reader; Err carries its messages.
-    read: fn(&dyn Fn(&str) -> Option<String>) -> Result<(), Vec<String>>,
+    read: fn(Lookup<'_>) -> Result<(), Vec<String>>,
 }
 
 fn binary<S: Service>() -> Binary {
@@ -54,6 +57,7 @@ fn contract_json() -> String {
 }
 
 #[test]
+#[allow(clippy::disallowed_methods)] // a test switch, not configuration
 fn settings_contract_file_is_current() {
     let path = root().join("deploy/settings-contract.json");
     let want = contract_json();
@@ -94,10 +98,7 @@ fn sample(s: &Setting) -> Option<String> {
 }
 
 /// Reads the binary's settings through `lookup`, recording every name the code asks for.
-fn read_recording(
-    b: &Binary,
-    lookup: &dyn Fn(&str) -> Option<String>,
-) -> (Result<(), Vec<String>>, BTreeSet<String>) {
+fn read_recording(b: &Binary, lookup: Lookup<'_>) -> (Result<(), Vec<String>>, BTreeSet<String>) {
     let asked = RefCell::new(BTreeSet::new());
     let result = (b.read)(&|k| {
         asked.borrow_mut().insert(k.to_string());
