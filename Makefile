@@ -6,7 +6,8 @@
 #   make smoke           check a running `make run` from the outside (curl)
 #   make demo            one booking phone call through a running `make run` (call simulator)
 #   make bench           setup, then cargo bench; results land in bench/results/*.json
-#   make k8s-check       parse and validate k8s/ offline
+#   make k8s-check       render, strictly validate and lint k8s/, the Dockerfile, the settings contract, gateway parity, dashboards/alerts (offline after the first run)
+#   make image           build the five service images with docker or podman (says so when no engine runs)
 #   make fmt             format the workspace
 #   make setup           only the infrastructure part of `make run`
 #   make clean-test-dbs  drop leftover test databases (vxt_*)
@@ -25,7 +26,7 @@ endif
 TEST_DATABASE_ADMIN_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 TEST_DB_PREFIX ?= vxt_
 
-.PHONY: help run setup test lint bench smoke demo k8s-check fmt clean-test-dbs
+.PHONY: help run setup test lint bench smoke demo k8s-check image fmt clean-test-dbs
 
 help:
 	@sed -n 's/^#   make /  make /p' $(firstword $(MAKEFILE_LIST))
@@ -56,8 +57,10 @@ test: setup
 
 # deps.py: bus is transport only, services share no code (with a self-test showing it can fail);
 # schema-drift.sh: every services/*/src/store/schema.rs equals `diesel print-schema` of a freshly
-# migrated database (docs/runbooks/lint.md); k8s-check.sh: the manifests and the gateway's
-# path table and body/connection limits (offline).
+# migrated database (docs/runbooks/lint.md); k8s-check.sh: what ships (manifests, Dockerfile,
+# settings contract, gateway parity, dashboards and alerts), and its self-test showing that a
+# broken manifest fails it; supervise.py --self-test: `make run`'s supervisor restarts a crashed
+# process while the others keep running.
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
@@ -65,6 +68,8 @@ lint:
 	python3 deploy/lint/deps.py --self-test
 	deploy/lint/schema-drift.sh
 	deploy/k8s-check.sh
+	deploy/k8s-check.sh --self-test
+	python3 deploy/local/supervise.py --self-test
 
 bench: setup
 	cargo bench --workspace
@@ -82,6 +87,9 @@ demo:
 
 k8s-check:
 	deploy/k8s-check.sh
+
+image:
+	deploy/image.sh
 
 fmt:
 	cargo fmt --all

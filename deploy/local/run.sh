@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # `make run`: infrastructure (setup.sh), build, migrate, start the 5 services and the nginx
-# gateway on 127.0.0.1:8080, print the URLs, and stay in the foreground. Ctrl-C stops every
-# process this script started (not the system Postgres/Redis/RabbitMQ).
+# gateway on 127.0.0.1:8080 under a supervisor (deploy/local/supervise.py: a process that exits
+# is started again with a backoff of 1 s doubling to 30 s while the others keep serving), print
+# the URLs, and stay in the foreground. Ctrl-C stops every process this script started (not the
+# system Postgres/Redis/RabbitMQ). Current pids and restart counts: .run/pids/<name>.{pid,restarts}.
 #
 # Environment:
 #   RELEASE=1           build and run the release profile
 #   SKIP_BUILD=1        do not run cargo build (use the binaries already built)
 #   VOXANNE_BIN_DIR     take the service binaries from this directory instead of target/<profile>
 #   READY_TIMEOUT       seconds to wait for every /ready (default 60)
+#   DASHBOARD_ORIGIN    the one origin the gateway answers CORS for (default http://localhost:5173)
 # Any variable the services read (RUST_LOG, DATABASE_URL, ...) can be set in the environment or
 # in .run/local.env (created on first run with a fresh local ENCRYPTION_KEYS; mode 600).
 set -euo pipefail
@@ -27,6 +30,10 @@ RUN_DIR="$ROOT/.run"
 LOG_DIR="$RUN_DIR/logs"
 NGINX_PREFIX="$RUN_DIR/nginx"
 READY_TIMEOUT=${READY_TIMEOUT:-60}
+PID_DIR="$RUN_DIR/pids"
+DASHBOARD_ORIGIN=${DASHBOARD_ORIGIN:-http://localhost:5173}
+[[ "$DASHBOARD_ORIGIN" =~ ^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$ ]] \
+    || { printf 'run: ERROR: DASHBOARD_ORIGIN must be scheme://host[:port] (got %s)\n' "$DASHBOARD_ORIGIN" >&2; exit 1; }
 
 say() { printf 'run: %s\n' "$*"; }
 die() { printf 'run: ERROR: %s\n' "$*" >&2; exit 1; }
@@ -50,13 +57,13 @@ cleanup() {
             kill -TERM "$nginx_master" 2>/dev/null || true
         fi
     fi
-    local deadline=$((SECONDS + 10)) alive
+    local deadline=$((SECONDS + 15)) alive
     while :; do
         alive=()
         for pid in "${!STARTED[@]}"; do kill -0 "$pid" 2>/dev/null && alive+=("$pid"); done
         [ ${#alive[@]} -gt 0 ] || break
         if [ "$SECONDS" -ge "$deadline" ]; then
-            say "still running after 10 s, killing: ${alive[*]}"
+            say "still running after 15 s, killing: ${alive[*]}"
             kill -KILL "${alive[@]}" 2>/dev/null || true
             break
         fi
@@ -141,20 +148,23 @@ for svc in "${SERVICES[@]}"; do
     say "migrated $svc"
 done
 
-# ---- 6. start services and the gateway --------------------------------------------------------
-for svc in "${SERVICES[@]}"; do
-    APP_PORT=${PORT[$svc]} "$BIN_DIR/$svc" serve >"$LOG_DIR/$svc.log" 2>&1 &
-    STARTED[$!]=$svc
-done
-
+# ---- 6. start services and the gateway, supervised ---------------------------------------------
+# The gateway's configuration with the dashboard origin in place of its placeholder.
+sed "s|__VOXANNE_DASHBOARD_ORIGIN__|$DASHBOARD_ORIGIN|g" "$ROOT/deploy/local/nginx.conf" >"$NGINX_PREFIX/nginx.conf"
 rm -f "$NGINX_PREFIX/nginx.pid"
-nginx -p "$NGINX_PREFIX/" -c "$ROOT/deploy/local/nginx.conf" -e stderr -g 'daemon off;' \
-    >"$LOG_DIR/nginx.log" 2>&1 &
-NGINX_PID=$!
-STARTED[$NGINX_PID]=nginx
+procs=()
+for svc in "${SERVICES[@]}"; do
+    procs+=(--proc "$svc|$LOG_DIR/$svc.log|env APP_PORT=${PORT[$svc]} $BIN_DIR/$svc serve")
+done
+procs+=(--proc "nginx|$LOG_DIR/nginx.log|nginx -p $NGINX_PREFIX/ -c $NGINX_PREFIX/nginx.conf -e stderr -g 'daemon off;'")
+rm -rf "$PID_DIR"
+python3 "$ROOT/deploy/local/supervise.py" --state-dir "$PID_DIR" --grace 8 "${procs[@]}" \
+    > >(tee -a "$LOG_DIR/supervise.log") 2>&1 &
+SUPERVISOR_PID=$!
+STARTED[$SUPERVISOR_PID]=supervisor
+NGINX_PID=$SUPERVISOR_PID
 
 # ---- 7. wait until ready ----------------------------------------------------------------------
-pid_of() { local p; for p in "${!STARTED[@]}"; do [ "${STARTED[$p]}" = "$1" ] && { echo "$p"; return; }; done; }
 show_log() {
     printf 'run: --- last lines of %s ---\n' "${1#"$ROOT"/}" >&2
     tail -n 40 "$1" >&2 || true
@@ -165,10 +175,9 @@ pending=("${SERVICES[@]}")
 while [ ${#pending[@]} -gt 0 ]; do
     still=()
     for svc in "${pending[@]}"; do
-        pid=$(pid_of "$svc")
-        if ! kill -0 "$pid" 2>/dev/null; then
-            printf 'run: ERROR: %s exited during startup\n' "$svc" >&2
-            show_log "$LOG_DIR/$svc.log"
+        if ! kill -0 "$SUPERVISOR_PID" 2>/dev/null; then
+            printf 'run: ERROR: the supervisor exited during startup\n' >&2
+            show_log "$LOG_DIR/supervise.log"
             exit 1
         fi
         code=$(curl -s -o /dev/null -m 2 -w '%{http_code}' "http://127.0.0.1:${PORT[$svc]}/ready" || true)
@@ -188,7 +197,7 @@ while [ ${#pending[@]} -gt 0 ]; do
 done
 
 until [ "$(curl -s -o /dev/null -m 2 -w '%{http_code}' "http://127.0.0.1:$GATEWAY_PORT/" || true)" = "404" ]; do
-    if ! kill -0 "$NGINX_PID" 2>/dev/null || [ "$SECONDS" -ge "$deadline" ]; then
+    if ! kill -0 "$SUPERVISOR_PID" 2>/dev/null || [ "$SECONDS" -ge "$deadline" ]; then
         printf 'run: ERROR: the nginx gateway did not come up on 127.0.0.1:%s\n' "$GATEWAY_PORT" >&2
         show_log "$LOG_DIR/nginx.log"
         exit 1
@@ -211,16 +220,11 @@ echo "  smoke test:           make smoke      (in another terminal)"
 echo "  stop:                 Ctrl-C"
 echo
 
-# ---- 9. stay up; if anything dies, stop the rest ----------------------------------------------
-while :; do
-    wait -n || true
-    for pid in "${!STARTED[@]}"; do
-        if ! kill -0 "$pid" 2>/dev/null; then
-            name=${STARTED[$pid]}
-            unset "STARTED[$pid]"
-            printf 'run: ERROR: %s (pid %s) exited; stopping everything\n' "$name" "$pid" >&2
-            if [ "$name" = nginx ]; then show_log "$LOG_DIR/nginx.log"; else show_log "$LOG_DIR/$name.log"; fi
-            exit 1
-        fi
-    done
-done
+# ---- 9. stay up: the supervisor restarts what crashes; Ctrl-C stops it and everything ---------
+echo "  supervisor:           a crashed service is restarted with backoff (.run/logs/supervise.log)"
+echo
+wait "$SUPERVISOR_PID" || true
+unset "STARTED[$SUPERVISOR_PID]"
+printf 'run: ERROR: the supervisor (pid %s) exited\n' "$SUPERVISOR_PID" >&2
+show_log "$LOG_DIR/supervise.log"
+exit 1

@@ -67,6 +67,11 @@ python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)  
 command -v npm >/dev/null || missing+=(npm)  # auth's test of @supabase/auth-js
 command -v openssl >/dev/null || missing+=(openssl)  # auth's SSO tests make an RSA key at test time
 dpkg -s libpq-dev >/dev/null 2>&1 || missing+=(libpq-dev)
+# The Rust build: a C toolchain and pkg-config for the crates with C parts (aws-lc-sys, ring,
+# pq-sys of diesel_cli). Rust itself is not a Debian package we use: see the message below.
+{ command -v cc >/dev/null && command -v make >/dev/null && dpkg -s build-essential >/dev/null 2>&1; } \
+    || missing+=(build-essential)
+command -v pkg-config >/dev/null || missing+=(pkg-config)
 
 if [ ${#missing[@]} -gt 0 ]; then
     command -v apt-get >/dev/null 2>&1 \
@@ -115,6 +120,15 @@ wait_for() {
         sleep 0.5
     done
 }
+
+# Rust: rustup's toolchain in ~/.cargo (rust-toolchain / rust-version in Cargo.toml). Not
+# installed here (it is a per-user download); say exactly how when it is missing.
+if ! command -v cargo >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/cargo" ]; then
+    say "cargo not found. Install Rust (rust-version $(sed -n 's/^rust-version = "\(.*\)"/\1/p' "$ROOT/Cargo.toml") or newer) with rustup:"
+    say "  curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal -c rustfmt,clippy"
+    say "  . \"\$HOME/.cargo/env\"      # or open a new shell; the Makefile also finds ~/.cargo/bin"
+    say "  (the build also needs build-essential and pkg-config, installed above)"
+fi
 
 # ---------------------------------------------------------------------------------------------
 # 2. PostgreSQL

@@ -5,7 +5,20 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 use servicekit::CommonSettings;
-use servicekit::config::ConfigError;
+use servicekit::config::{ConfigError, Setting};
+
+/// The `BUS_*` settings `BusSettings::from_lookup` reads (the `settings` contract, ADR 0023).
+pub const SETTINGS: &[Setting] = &[
+    Setting::new("BUS_PREFIX", Some("")),
+    Setting::new("BUS_EXCHANGE", Some("voxanne.events")),
+    Setting::new("BUS_RETRY_DELAYS_MS", Some("1000,10000,60000")),
+    Setting::new("BUS_DELIVERY_LIMIT", Some("5")),
+    Setting::new("BUS_PREFETCH", Some("256")),
+    Setting::new("BUS_RELAY_BATCH", Some("500")),
+    Setting::new("BUS_RELAY_POLL_MS", Some("25")),
+    Setting::new("BUS_CONFIRM_TIMEOUT_MS", Some("5000")),
+    Setting::new("BUS_RETENTION_HOURS", Some("168")),
+];
 
 #[derive(Clone, Debug)]
 pub struct BusSettings {

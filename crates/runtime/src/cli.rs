@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 use diesel_migrations::EmbeddedMigrations;
 
 use bus::dlq::DlqAction;
-use servicekit::config::{CommonSettings, ConfigError, ServiceInfo};
+use servicekit::config::{CommonSettings, ConfigError, ServiceInfo, Setting};
 use servicekit::http::HttpServerHandle;
 
 #[derive(Debug, Parser)]
@@ -28,6 +28,13 @@ pub enum Command {
         #[command(subcommand)]
         action: DlqAction,
     },
+    /// Print the settings this binary reads (name, required in production, secret, default)
+    /// without reading the environment: the contract `make k8s-check` holds the overlays to.
+    Settings {
+        /// As JSON (the form of deploy/settings-contract.json).
+        #[arg(long)]
+        json: bool,
+    },
     /// A command of the service's own (for example `auth keys rotate`, `voice-webhook replay`).
     #[command(external_subcommand)]
     Other(Vec<String>),
@@ -41,6 +48,9 @@ pub trait Service: 'static {
     type Settings: Send + Clone + 'static;
     /// Reads the service's settings through `lookup` (the environment, or a map in tests).
     fn settings(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self::Settings, ConfigError>;
+    /// Every setting `settings` reads, declared; with `VOXANNE_ENV=production` the ones marked
+    /// required must be present (`settings` refuses otherwise).
+    fn declared() -> Vec<Setting>;
     fn common(settings: &Self::Settings) -> &CommonSettings;
     /// Wires pools, state and routes, binds the listener; the server runs when awaited.
     fn build(settings: Self::Settings) -> impl Future<Output = anyhow::Result<HttpServerHandle>>;
@@ -61,6 +71,11 @@ pub trait Service: 'static {
 #[allow(clippy::disallowed_methods)] // the binary's one read of the environment
 pub fn main<S: Service>() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Some(Command::Settings { json }) = cli.command {
+        // Before the environment is read: the contract is the same whatever it holds.
+        println!("{}", settings_text(S::INFO.name, &S::declared(), json));
+        return Ok(());
+    }
     let settings = match S::settings(&|k| std::env::var(k).ok()) {
         Ok(s) => s,
         Err(e) => {
@@ -91,6 +106,7 @@ pub fn main<S: Service>() -> anyhow::Result<()> {
                 }
                 Err(e) => Err(e),
             },
+            Command::Settings { .. } => Ok(()), // answered before the environment is read
             Command::Dlq { action } => S::dlq(settings, action).await,
             Command::Other(args) => S::command(settings, args).await,
             Command::Migrate => {
@@ -105,6 +121,43 @@ pub fn main<S: Service>() -> anyhow::Result<()> {
         guard.shutdown().await;
         outcome
     })
+}
+
+/// `settings` output: one JSON object (`--json`, the contract form) or a table.
+pub fn settings_text(service: &str, declared: &[Setting], json: bool) -> String {
+    if json {
+        let settings: Vec<serde_json::Value> = declared
+            .iter()
+            .map(|s| {
+                serde_json::json!({
+                    "name": s.name,
+                    "required_in_production": s.required_in_production,
+                    "secret": s.secret,
+                    "default": s.default,
+                })
+            })
+            .collect();
+        serde_json::to_string_pretty(
+            &serde_json::json!({ "service": service, "settings": settings }),
+        )
+        .unwrap_or_default()
+    } else {
+        let mut out = format!("{:<32} {:<9} {:<6} default\n", "name", "required", "secret");
+        for s in declared {
+            out.push_str(&format!(
+                "{:<32} {:<9} {:<6} {}\n",
+                s.name,
+                if s.required_in_production {
+                    "prod"
+                } else {
+                    "-"
+                },
+                if s.secret { "yes" } else { "-" },
+                s.default.unwrap_or("(none)")
+            ));
+        }
+        out.trim_end().to_string()
+    }
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use bus::dlq::DlqAction;
 use bus::{Bus, BusSettings};
 use diesel_migrations::EmbeddedMigrations;
 use servicekit::Platform;
-use servicekit::config::{CommonSettings, ConfigError, ServiceInfo};
+use servicekit::config::{COMMON_SETTINGS, CommonSettings, ConfigError, ServiceInfo, Setting};
 use servicekit::http::HttpServerHandle;
 
 use tenancy::Db;
@@ -65,6 +65,10 @@ pub trait StandardService: 'static {
     const MIGRATIONS: &'static EmbeddedMigrations;
     /// The service's own settings, read from the same environment; `()` when it has none.
     type Own: Send + Sync + Clone + std::fmt::Debug + 'static;
+    /// Every setting `own_settings` reads, declared (name, required in production, secret,
+    /// default): printed by `<binary> settings --json`, enforced in production by the runtime,
+    /// and compared with what the code reads by platform-tests' settings contract test.
+    const SETTINGS: &'static [Setting] = &[];
     fn own_settings(
         common: &CommonSettings,
         lookup: &dyn Fn(&str) -> Option<String>,
@@ -105,9 +109,32 @@ impl<S: StandardService> Service for Standard<S> {
     fn settings(
         lookup: &dyn Fn(&str) -> Option<String>,
     ) -> Result<StandardSettings<S::Own>, ConfigError> {
-        let standard = ServiceSettings::from_lookup(S::INFO, lookup)?;
-        let own = S::own_settings(&standard.common, lookup)?;
-        Ok(StandardSettings { standard, own })
+        // What production requires is checked from the declared list first, so the contract
+        // `settings --json` prints is the rule the process applies.
+        let mut errors = servicekit::config::missing_in_production(&Self::declared(), lookup);
+        let read = ServiceSettings::from_lookup(S::INFO, lookup)
+            .and_then(|standard| Ok((S::own_settings(&standard.common, lookup)?, standard)));
+        match read {
+            Ok((own, standard)) if errors.is_empty() => Ok(StandardSettings { standard, own }),
+            Ok(_) => Err(ConfigError(errors)),
+            Err(ConfigError(more)) => {
+                for e in more {
+                    if !errors.contains(&e) {
+                        errors.push(e);
+                    }
+                }
+                Err(ConfigError(errors))
+            }
+        }
+    }
+
+    fn declared() -> Vec<Setting> {
+        COMMON_SETTINGS
+            .iter()
+            .chain(bus::config::SETTINGS)
+            .chain(S::SETTINGS)
+            .copied()
+            .collect()
     }
 
     fn common(settings: &StandardSettings<S::Own>) -> &CommonSettings {

@@ -79,6 +79,103 @@ impl fmt::Debug for CommonSettings {
     }
 }
 
+/// One setting a binary reads from its environment, as `<binary> settings --json` prints it:
+/// the contract the Kubernetes overlays are checked against (`make k8s-check`, ADR 0023).
+/// `required_in_production`: with `VOXANNE_ENV=production` the process refuses to start without
+/// it (the runtime checks the declared list, so the declaration is the rule). `secret`: it must
+/// come from a Secret, never a ConfigMap. `default`: the value used when it is absent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Setting {
+    pub name: &'static str,
+    pub required_in_production: bool,
+    pub secret: bool,
+    pub default: Option<&'static str>,
+}
+
+impl Setting {
+    /// An optional setting with its default (`None`: absent means off / not used).
+    pub const fn new(name: &'static str, default: Option<&'static str>) -> Self {
+        Setting {
+            name,
+            required_in_production: false,
+            secret: false,
+            default,
+        }
+    }
+    pub const fn required(self) -> Self {
+        Setting {
+            required_in_production: true,
+            ..self
+        }
+    }
+    pub const fn secret(self) -> Self {
+        Setting {
+            secret: true,
+            ..self
+        }
+    }
+}
+
+/// The settings `CommonSettings::from_lookup` reads (defaults as documented there).
+pub const COMMON_SETTINGS: &[Setting] = &[
+    Setting::new("VOXANNE_ENV", Some("local")),
+    Setting::new("APP_HOST", Some("127.0.0.1")).required(),
+    Setting::new("APP_PORT", Some("<the service's port>")),
+    Setting::new(
+        "DATABASE_URL",
+        Some("postgres://svc_<schema>@127.0.0.1:5432/voxanne"),
+    )
+    .required()
+    .secret(),
+    // Only `migrate` uses it; serving pods must not get owner credentials.
+    Setting::new(
+        "MIGRATION_DATABASE_URL",
+        Some("postgres://<schema>_owner@127.0.0.1:5432/voxanne"),
+    )
+    .secret(),
+    Setting::new("DB_POOL_SIZE", Some("16")),
+    Setting::new("REDIS_URL", Some("redis://127.0.0.1:6379"))
+        .required()
+        .secret(),
+    Setting::new("REDIS_PREFIX", Some("vx:")),
+    Setting::new("AMQP_URL", Some("amqp://guest:guest@127.0.0.1:5672/%2f"))
+        .required()
+        .secret(),
+    Setting::new(
+        "JWKS_URL",
+        Some("http://127.0.0.1:8081/.well-known/jwks.json"),
+    )
+    .required(),
+    Setting::new("JWT_ISSUER", Some("http://127.0.0.1:8080/api/auth")).required(),
+    Setting::new("JWT_AUDIENCE", Some("authenticated")),
+    Setting::new("SERVICE_JWT_AUDIENCE", Some("voxanne-internal")),
+    Setting::new("JWT_LEEWAY_SECS", Some("30")),
+    Setting::new("JWKS_MIN_REFETCH_SECS", Some("10")),
+    Setting::new("JWKS_MAX_AGE_SECS", Some("300")),
+    Setting::new("ENCRYPTION_KEYS", None).required().secret(),
+    Setting::new("OTEL_EXPORTER_OTLP_ENDPOINT", None),
+    Setting::new("RUST_LOG", Some("info,lapin=warn")),
+    Setting::new("BODY_LIMIT_BYTES", Some("262144")),
+    Setting::new("HTTP_WORKERS", Some("2")),
+];
+
+/// The declared settings that are required in production and absent (empty counts as absent),
+/// as the messages `ConfigError` carries. Nothing outside production.
+pub fn missing_in_production(
+    declared: &[Setting],
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Vec<String> {
+    let present = |k: &str| lookup(k).is_some_and(|v| !v.trim().is_empty());
+    if lookup("VOXANNE_ENV").as_deref().map(str::trim) != Some("production") {
+        return Vec::new();
+    }
+    declared
+        .iter()
+        .filter(|s| s.required_in_production && !present(s.name))
+        .map(|s| format!("{} is required in production", s.name))
+        .collect()
+}
+
 /// Every problem found in the environment, reported together.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid configuration:\n  - {}", .0.join("\n  - "))]

@@ -2,13 +2,68 @@
 
 use std::time::Duration;
 
-use servicekit::config::{CommonSettings, ConfigError, ServiceInfo};
+use servicekit::config::{CommonSettings, ConfigError, ServiceInfo, Setting};
 
 pub const INFO: ServiceInfo = ServiceInfo {
     name: "auth",
     schema: "auth",
     default_port: 8081,
 };
+
+/// Auth's own settings (the `settings` contract, ADR 0023). In production the service
+/// clients, the public URL and the redirect allow-list must be set (their defaults are local).
+pub const SETTINGS: &[Setting] = &[
+    Setting::new("AUTH_ACCESS_TTL_SECS", Some("900")),
+    Setting::new("AUTH_SERVICE_TOKEN_TTL_SECS", Some("300")),
+    Setting::new("AUTH_REFRESH_GRACE_SECS", Some("10")),
+    Setting::new("AUTH_SESSION_LIFETIME_SECS", Some("2592000")),
+    Setting::new("AUTH_MIN_INACTIVITY_SECS", Some("300")),
+    Setting::new("AUTH_ARGON2_M_KIB", Some("19456")),
+    Setting::new("AUTH_ARGON2_T", Some("2")),
+    Setting::new("AUTH_ARGON2_P", Some("1")),
+    Setting::new("AUTH_ARGON2_BELOW_FLOOR", None),
+    Setting::new("AUTH_HASH_CONCURRENCY", Some("<half the CPUs, at least 1>")),
+    Setting::new("AUTH_HASH_QUEUE", Some("<4 x AUTH_HASH_CONCURRENCY>")),
+    Setting::new(
+        "AUTH_HASH_RESERVED",
+        Some("<AUTH_HASH_QUEUE / 4, at least 1>"),
+    ),
+    Setting::new("AUTH_HASH_QUEUE_WAIT_MS", Some("2000")),
+    Setting::new("AUTH_STEP_UP_MAX_AGE_SECS", Some("600")),
+    Setting::new("AUTH_LOGIN_MAX_FAILURES", Some("5")),
+    Setting::new("AUTH_IP_MAX_FAILURES", Some("50")),
+    Setting::new("AUTH_LOGIN_WINDOW_SECS", Some("900")),
+    Setting::new("AUTH_SIGNUP_PER_IP_PER_HOUR", Some("20")),
+    Setting::new("AUTH_AUTHORIZE_PER_IP", Some("30")),
+    Setting::new("AUTH_AUTHORIZE_WINDOW_SECS", Some("600")),
+    Setting::new("AUTH_KEY_RELOAD_SECS", Some("30")),
+    Setting::new("AUTH_RESET_PER_IP_PER_HOUR", Some("10")),
+    Setting::new("AUTH_RESET_TTL_SECS", Some("3600")),
+    Setting::new("AUTH_INVITATION_TTL_SECS", Some("604800")),
+    Setting::new("AUTH_REVOCATION_SYNC_MS", Some("500")),
+    Setting::new("AUTH_ORG_DELETION_GRACE_SECS", Some("259200")),
+    Setting::new("AUTH_ORG_DELETION_POLL_SECS", Some("30")),
+    Setting::new("AUTH_PUBLIC_URL", Some("http://127.0.0.1:8080")).required(),
+    Setting::new("AUTH_SMTP_URL", None).secret(),
+    Setting::new("AUTH_MAIL_FROM", Some("Voxanne <no-reply@voxanne.local>")),
+    Setting::new("AUTH_TRUST_FORWARDED_FOR", Some("false")),
+    Setting::new("AUTH_SIGNUP_CONFIRM_EMAIL", Some("true")),
+    Setting::new("AUTH_SERVICE_CLIENTS", None)
+        .required()
+        .secret(),
+    Setting::new("AUTH_GOOGLE_ISSUER", Some("https://accounts.google.com")),
+    Setting::new("AUTH_GOOGLE_CLIENT_ID", None),
+    Setting::new("AUTH_GOOGLE_CLIENT_SECRET", None).secret(),
+    Setting::new(
+        "AUTH_SSO_CALLBACK_URL",
+        Some("http://127.0.0.1:8080/api/auth/callback"),
+    ),
+    Setting::new(
+        "AUTH_REDIRECT_ALLOW_LIST",
+        Some("http://127.0.0.1:8080/,http://localhost:3000/"),
+    )
+    .required(),
+];
 
 pub type Settings = runtime::StandardSettings<AuthSettings>;
 

@@ -63,6 +63,7 @@ impl StandardService for Auth {
     const INFO: ServiceInfo = INFO;
     const MIGRATIONS: &'static EmbeddedMigrations = &MIGRATIONS;
     type Own = AuthOwn;
+    const SETTINGS: &'static [servicekit::config::Setting] = config::SETTINGS;
 
     fn own_settings(
         common: &CommonSettings,

@@ -5,13 +5,42 @@
 use std::time::Duration;
 
 use servicekit::SecretString;
-use servicekit::config::{CommonSettings, ConfigError, ServiceInfo};
+use servicekit::config::{CommonSettings, ConfigError, ServiceInfo, Setting};
 
 pub const INFO: ServiceInfo = ServiceInfo {
     name: "calendar",
     schema: "calendar",
     default_port: 8083,
 };
+
+/// Calendar's own settings (the `settings` contract, ADR 0023). Google is off unless the
+/// client id, secret and redirect URI are all set.
+pub const SETTINGS: &[Setting] = &[
+    Setting::new("GOOGLE_CLIENT_ID", None),
+    Setting::new("GOOGLE_CLIENT_SECRET", None).secret(),
+    Setting::new("GOOGLE_REDIRECT_URI", None),
+    Setting::new(
+        "GOOGLE_AUTH_URL",
+        Some("https://accounts.google.com/o/oauth2/v2/auth"),
+    ),
+    Setting::new(
+        "GOOGLE_TOKEN_URL",
+        Some("https://oauth2.googleapis.com/token"),
+    ),
+    Setting::new(
+        "GOOGLE_REVOKE_URL",
+        Some("https://oauth2.googleapis.com/revoke"),
+    ),
+    Setting::new(
+        "GOOGLE_API_BASE_URL",
+        Some("https://www.googleapis.com/calendar/v3"),
+    ),
+    Setting::new("GOOGLE_SYNC_POLL_MS", Some("1000")),
+    Setting::new("GOOGLE_RETRY_BASE_MS", Some("2000")),
+    Setting::new("GOOGLE_BUSY_REFRESH_MS", Some("300000")),
+    Setting::new("GOOGLE_HTTP_TIMEOUT_MS", Some("10000")),
+    Setting::new("GOOGLE_MAX_ATTEMPTS", Some("12")),
+];
 
 /// The service's settings: the standard ones (common + bus) and its own.
 pub type Settings = runtime::StandardSettings<CalendarSettings>;

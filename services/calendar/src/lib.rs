@@ -49,6 +49,8 @@ impl StandardService for CalendarSpec {
 
     type Own = CalendarSettings;
 
+    const SETTINGS: &'static [servicekit::config::Setting] = config::SETTINGS;
+
     fn own_settings(
         common: &CommonSettings,
         lookup: &dyn Fn(&str) -> Option<String>,

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use servicekit::SecretString;
-use servicekit::config::{CommonSettings, ConfigError, ServiceInfo};
+use servicekit::config::{CommonSettings, ConfigError, ServiceInfo, Setting};
 
 use crate::clients::classifier::ClassifierSettings;
 use crate::domain::model::Model;
@@ -14,6 +14,17 @@ pub const INFO: ServiceInfo = ServiceInfo {
     schema: "leads",
     default_port: 8085,
 };
+
+/// Lead-scoring's own settings (the `settings` contract, ADR 0023). The LLM classifier is off
+/// unless its URL is set.
+pub const SETTINGS: &[Setting] = &[
+    Setting::new("LEADS_MODEL", Some("<the newest shipped model>")),
+    Setting::new("LEADS_CLASSIFIER_URL", None),
+    Setting::new("LEADS_CLASSIFIER_MODEL", Some("gpt-4o-mini")),
+    Setting::new("LEADS_CLASSIFIER_API_KEY", None).secret(),
+    Setting::new("LEADS_CLASSIFIER_TIMEOUT_MS", Some("4000")),
+    Setting::new("LEADS_CLASSIFIER_POLL_MS", Some("500")),
+];
 
 /// The service's settings: the standard ones (common + bus) and its own.
 pub type Settings = runtime::StandardSettings<LeadsSettings>;

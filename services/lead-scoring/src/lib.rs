@@ -52,6 +52,8 @@ impl StandardService for LeadScoringSpec {
 
     type Own = LeadsSettings;
 
+    const SETTINGS: &'static [servicekit::config::Setting] = config::SETTINGS;
+
     fn own_settings(
         common: &CommonSettings,
         lookup: &dyn Fn(&str) -> Option<String>,

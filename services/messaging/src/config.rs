@@ -7,13 +7,27 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
-use servicekit::config::{CommonSettings, ConfigError, ServiceInfo};
+use servicekit::config::{CommonSettings, ConfigError, ServiceInfo, Setting};
 
 pub const INFO: ServiceInfo = ServiceInfo {
     name: "messaging",
     schema: "messaging",
     default_port: 8084,
 };
+
+/// Messaging's own settings (the `settings` contract, ADR 0023). In production the public
+/// base URL (Twilio's status callbacks) must be set.
+pub const SETTINGS: &[Setting] = &[
+    Setting::new("TWILIO_API_BASE_URL", Some("https://api.twilio.com")),
+    Setting::new("PUBLIC_BASE_URL", Some("http://localhost:8080")).required(),
+    Setting::new("TWILIO_HTTP_TIMEOUT_MS", Some("10000")),
+    Setting::new("TWILIO_RETRY_BASE_MS", Some("1000")),
+    Setting::new("TWILIO_MAX_ATTEMPTS", Some("8")),
+    Setting::new("TWILIO_STATUS_CALLBACKS", Some("true")),
+    Setting::new("MESSAGING_DISPATCH_POLL_MS", Some("500")),
+    Setting::new("MESSAGING_LEASE_MS", Some("60000")),
+    Setting::new("MESSAGING_ORG_RATE_PER_SECOND", Some("10")),
+];
 
 /// The service's settings: the standard ones (common + bus) and its own.
 pub type Settings = runtime::StandardSettings<MessagingSettings>;

@@ -50,6 +50,8 @@ impl StandardService for MessagingSpec {
 
     type Own = MessagingSettings;
 
+    const SETTINGS: &'static [servicekit::config::Setting] = config::SETTINGS;
+
     fn own_settings(
         common: &CommonSettings,
         lookup: &dyn Fn(&str) -> Option<String>,

@@ -4,13 +4,48 @@
 use std::time::Duration;
 
 use secrecy::SecretString;
-use servicekit::config::{CommonSettings, ConfigError, Environment, ServiceInfo};
+use servicekit::config::{CommonSettings, ConfigError, Environment, ServiceInfo, Setting};
 
 pub const INFO: ServiceInfo = ServiceInfo {
     name: "voice-webhook",
     schema: "voice",
     default_port: 8082,
 };
+
+/// Voice's own settings (the `settings` contract, ADR 0023). In production the webhook
+/// secret, the calendar hop and the service credentials must be set: their defaults are
+/// loopback addresses and nothing.
+pub const SETTINGS: &[Setting] = &[
+    Setting::new("VAPI_WEBHOOK_SECRET", None)
+        .required()
+        .secret(),
+    Setting::new("VAPI_WEBHOOK_SECRET_PREVIOUS", None).secret(),
+    Setting::new("VAPI_WEBHOOK_AUTH", Some("secret")),
+    Setting::new("VAPI_SECRET_HEADER", Some("x-vapi-secret")),
+    Setting::new("VAPI_TIMESTAMP_TOLERANCE_SECS", Some("300")),
+    Setting::new("VOICE_TOOL_TIMEOUT_MS", Some("3000")),
+    Setting::new("CALENDAR_INTERNAL_URL", Some("http://127.0.0.1:8083")).required(),
+    Setting::new("CALENDAR_SERVICE_TOKEN", None).secret(),
+    Setting::new(
+        "AUTH_TOKEN_URL",
+        Some("http://127.0.0.1:8081/api/auth/token"),
+    )
+    .required(),
+    Setting::new("SERVICE_CLIENT_ID", Some("voice-webhook")),
+    Setting::new("SERVICE_CLIENT_SECRET", None)
+        .required()
+        .secret(),
+    Setting::new("VAPI_API_URL", None),
+    Setting::new("VAPI_API_KEY", None).secret(),
+    Setting::new("VOICE_PUBLIC_WEBHOOK_URL", None),
+    Setting::new("VOICE_MAX_OUTBOUND_CALLS", Some("10")),
+    Setting::new("VOICE_APPLY_WORKERS", Some("2")),
+    Setting::new("VOICE_APPLY_BATCH", Some("200")),
+    Setting::new("VAPI_MAX_BODY_BYTES", Some("8388608")),
+    Setting::new("VOICE_CLINIC_LOOKUP_TIMEOUT_MS", Some("1500")),
+    Setting::new("VOICE_CHATTER_RETENTION_HOURS", Some("24")),
+    Setting::new("VOICE_RETENTION_INTERVAL_SECS", Some("600")),
+];
 
 /// Standard settings (common + bus) plus voice's own.
 pub type Settings = runtime::StandardSettings<VoiceSettings>;

@@ -59,6 +59,8 @@ impl StandardService for VoiceWebhookSpec {
 
     type Own = VoiceSettings;
 
+    const SETTINGS: &'static [servicekit::config::Setting] = config::SETTINGS;
+
     fn own_settings(
         common: &servicekit::config::CommonSettings,
         lookup: &dyn Fn(&str) -> Option<String>,

@@ -8,6 +8,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+mod settings_contract;
+
 /// The skeleton's modules, in the order every `lib.rs` lists them.
 const SKELETON: &[&str] = &[
     "config", "state", "routes", "core", "domain", "store", "clients", "events", "workers",

@@ -221,6 +221,9 @@ async fn record(
                 Outcome::Error(text) => (ToolOutcome::Error, speak::one_line(text), false),
             };
             metrics::counter!("voice_tool_calls_total", "tool" => tool_label(&call.name), "outcome" => kind.as_str()).increment(1);
+            // Tool-call latency (the Grafana voice dashboard, deploy/monitoring/).
+            metrics::histogram!("voice_tool_call_duration_seconds", "tool" => tool_label(&call.name), "outcome" => kind.as_str())
+                .record(f64::from(*ms) / 1000.0);
             Some(Fresh {
                 tool_call_id: call.id.clone(),
                 name: call.name.clone(),
