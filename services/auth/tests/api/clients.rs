@@ -1,5 +1,7 @@
 //! The GoTrue (Supabase Auth) dialect of `/api/auth` (ADR 0018): the official clients drive it
-//! unchanged, and what it issues works on another service exactly like our own tokens.
+//! unchanged through the real gateway (`deploy/local/nginx.conf`, `testkit::Gateway`), and what
+//! it issues works on another service exactly like our own tokens (through the gateway on
+//! lead-scoring: `crates/platform-tests/tests/flows/gotrue_gateway.rs`).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -8,10 +10,10 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-const GOTRUE: (&str, &str) = ("X-Supabase-Api-Version", "2024-01-01");
+pub(crate) const GOTRUE: (&str, &str) = ("X-Supabase-Api-Version", "2024-01-01");
 
 /// The venv with the pinned `supabase-auth` (tests/clients/py/requirements.txt), made once.
-fn python() -> PathBuf {
+pub(crate) fn python() -> PathBuf {
     let venv = testkit::config::target_dir().join("clients-py");
     let py = venv.join("bin/python");
     let reqs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/clients/py/requirements.txt");
@@ -66,7 +68,7 @@ fn jwt_header(jwt: &str) -> Value {
 }
 
 /// `node_modules` for tests/clients/js from its package-lock (`npm ci`), made once per lock.
-fn node_modules() -> PathBuf {
+pub(crate) fn node_modules() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/clients/js");
     let lock = std::fs::read_to_string(dir.join("package-lock.json")).unwrap();
     let stamp = dir.join("node_modules/.voxanne-lock");
@@ -83,7 +85,8 @@ fn node_modules() -> PathBuf {
     dir
 }
 
-/// Runs one client's flow script against `app` and checks what it printed and left behind.
+/// Runs one client's flow script against `app` behind the gateway and checks what it printed
+/// and left behind.
 async fn official_client_flow(
     app: &AuthApp,
     program: fn() -> (PathBuf, PathBuf),
@@ -91,8 +94,9 @@ async fn official_client_flow(
     timezone: &str,
 ) {
     let other = other_service(app).await;
+    let gw = testkit::Gateway::start(&[("auth", &app.address)]).await;
     let email = unique_email();
-    let url = app.url("/api/auth");
+    let url = gw.url("/api/auth");
     let mail = email.clone();
     let out = tokio::task::spawn_blocking(move || {
         let (exe, script) = program();
@@ -112,6 +116,24 @@ async fn official_client_flow(
         "the client flow failed:\n{stdout}\n{stderr}"
     );
     assert_eq!(stdout.lines().last(), Some("ALL OK"), "{stdout}");
+    // Every call went through the gateway.
+    let log = gw.access_log();
+    for call in [
+        "POST /api/auth/signup",
+        "POST /api/auth/token?grant_type=password",
+        "POST /api/auth/token?grant_type=refresh_token",
+        "GET /api/auth/user",
+        "PUT /api/auth/user",
+        "POST /api/auth/factors",
+        "POST /api/auth/logout?scope=global",
+        "POST /api/auth/logout?scope=others",
+        "POST /api/auth/recover",
+    ] {
+        assert!(
+            log.contains(call),
+            "{call} not in the gateway's log:\n{log}"
+        );
+    }
     for s in [
         "signup",
         "wrong_password",

@@ -68,6 +68,7 @@ fn translate(e: &ApiError) -> (u16, &'static str) {
         "invalid_challenge" => (422, "mfa_challenge_expired"),
         "too_many_factors" => (422, "too_many_enrolled_mfa_factors"),
         "missing_token" => (401, "no_authorization"),
+        "invalid_or_expired_token" => (403, "otp_expired"),
         "invalid_token" | "token_expired" => (403, "bad_jwt"),
         _ => (e.status(), code),
     }
