@@ -547,3 +547,116 @@ async fn gotrue_pending_signup_answers_a_bare_user_the_same_for_a_registered_ema
         1
     );
 }
+
+/// Runs a client's mailed-token script (tests/clients/{py,js}/mailed.*) against `app` behind
+/// the gateway, answering every `MAIL <kind> <email>` with the token (or nonce) of the newest
+/// mail of that kind from the outbox; its stdout.
+async fn mailed_client_flow(app: &AuthApp, exe: PathBuf, script: PathBuf) -> String {
+    use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
+    let gw = testkit::Gateway::start(&[("auth", &app.address)]).await;
+    let email = unique_email();
+    let mut child = tokio::process::Command::new(exe)
+        .arg(script)
+        .arg(gw.url("/api/auth"))
+        .arg(&email)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut out = String::new();
+    while let Ok(Some(line)) =
+        tokio::time::timeout(std::time::Duration::from_secs(60), lines.next_line())
+            .await
+            .expect("the client script answers within 60 s")
+    {
+        out.push_str(&line);
+        out.push('\n');
+        if let Some(rest) = line.strip_prefix("MAIL ") {
+            let (kind, to) = rest.split_once(' ').unwrap();
+            assert_eq!(to, email);
+            let body = last_mail(app, to).await;
+            let marker = match kind {
+                "verify_email" => "verify-email#token=",
+                "recovery" => "reset-password#token=",
+                "reauthentication" => "Your confirmation code: ",
+                other => panic!("unknown mail kind {other}"),
+            };
+            let token = after(&body, marker).to_string();
+            stdin
+                .write_all(format!("{token}\n").as_bytes())
+                .await
+                .unwrap();
+            stdin.flush().await.unwrap();
+        }
+    }
+    let done = child.wait_with_output().await.unwrap();
+    assert!(
+        done.status.success(),
+        "the client failed:\n{out}\n{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    assert_eq!(out.lines().last(), Some("ALL OK"), "{out}");
+    for s in [
+        "resend",
+        "verify_signup",
+        "reauthenticate_password",
+        "recovery",
+    ] {
+        assert!(out.contains(&format!("STEP {s} ")), "{s} missing:\n{out}");
+    }
+    let log = gw.access_log();
+    for call in [
+        "POST /api/auth/resend",
+        "POST /api/auth/verify",
+        "GET /api/auth/reauthenticate",
+        "PUT /api/auth/user",
+    ] {
+        assert!(
+            log.contains(call),
+            "{call} not in the gateway's log:\n{log}"
+        );
+    }
+    // Two confirmation links (signup, resend), two nonces, one reset link.
+    for (kind, n) in [
+        ("verify_email", 2),
+        ("reauthentication", 2),
+        ("recovery", 1),
+    ] {
+        assert_eq!(
+            count(app, &format!("SELECT count(*) AS n FROM auth.mail_outbox WHERE to_email = '{email}' AND kind = '{kind}'")).await,
+            n,
+            "{kind}"
+        );
+    }
+    out
+}
+
+#[tokio::test]
+async fn the_official_python_client_verifies_resends_reauthenticates_and_recovers() {
+    let app = spawn_with(&[("AUTH_SIGNUP_CONFIRM_EMAIL", "true")]).await;
+    let out = mailed_client_flow(
+        &app,
+        python(),
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/clients/py/mailed.py"),
+    )
+    .await;
+    assert!(
+        out.contains(r#"STEP verify_signup {"amr": ["otp"]}"#),
+        "{out}"
+    );
+}
+
+#[tokio::test]
+async fn the_official_js_client_verifies_resends_reauthenticates_and_recovers() {
+    let app = spawn_with(&[("AUTH_SIGNUP_CONFIRM_EMAIL", "true")]).await;
+    mailed_client_flow(
+        &app,
+        PathBuf::from("node"),
+        node_modules().join("mailed.mjs"),
+    )
+    .await;
+}
