@@ -159,7 +159,10 @@ impl Gateway {
                 Err(e) => last_error = e,
             }
         }
-        panic!("the nginx gateway did not start: {last_error}");
+        #[allow(clippy::panic)] // a gateway that cannot start must fail the test loudly
+        {
+            panic!("the nginx gateway did not start: {last_error}");
+        }
     }
 
     /// Up when the port accepts a connection; an exited nginx is an error (with its stderr).
