@@ -7,7 +7,7 @@ use servicekit::{ApiError, Json};
 
 use crate::core::recovery;
 use crate::domain::tokens::TokenResponse;
-use crate::routes::problem::gotrue;
+use crate::routes::problem::gotrue::{self, Empty};
 use crate::routes::problem::origin;
 use crate::state::AppState;
 
@@ -69,10 +69,6 @@ pub async fn recover(
     };
     gotrue::answer(go, r.await)
 }
-
-/// `{}` (GoTrue's answer to `/recover`).
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Empty {}
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]

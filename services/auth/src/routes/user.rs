@@ -219,7 +219,7 @@ pub async fn reauthenticate(
 /// GoTrue's `GET /api/auth/reauthenticate`: mails the caller a nonce for `PUT /api/auth/user
 /// {password, nonce}`; answers `{}`.
 #[utoipa::path(get, path = "/api/auth/reauthenticate", operation_id = "gotrue_reauthenticate", security(("bearer" = [])),
-    responses((status = 200, description = "a six-digit nonce was mailed to the caller (valid 10 minutes, once): `{}`", body = crate::routes::recovery::Empty),
+    responses((status = 200, description = "a six-digit nonce was mailed to the caller (valid 10 minutes, once): `{}`", body = gotrue::Empty),
               (status = 401, description = "missing_token / invalid_token (GoTrue dialect: no_authorization)"),
               (status = 403, description = "GoTrue dialect: bad_jwt, session_not_found"),
               (status = 404, description = "the user is gone"),
@@ -234,7 +234,7 @@ pub async fn reauthenticate_nonce(
         let tenant = gotrue::bearer(go, tenant)?;
         let origin = origin(&req, st.settings.trust_forwarded_for);
         reauth::send_nonce(&st, tenant.user_id(), &origin).await?;
-        Ok(HttpResponse::Ok().json(crate::routes::recovery::Empty {}))
+        Ok(HttpResponse::Ok().json(gotrue::Empty {}))
     };
     gotrue::answer(go, r.await)
 }

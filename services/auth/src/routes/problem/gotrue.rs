@@ -16,6 +16,10 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use servicekit::ApiError;
 
+/// `{}`: GoTrue's answer to `/recover`, `/resend` and `/reauthenticate`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Empty {}
+
 /// The header both official clients send; echoed on GoTrue errors.
 pub const API_VERSION_HEADER: &str = "X-Supabase-Api-Version";
 pub const API_VERSION: &str = "2024-01-01";
