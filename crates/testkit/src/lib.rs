@@ -14,6 +14,7 @@ pub mod bus_cleanup;
 pub mod config;
 pub mod conformance;
 pub mod db;
+pub mod gateway;
 pub mod logs;
 pub mod probe;
 pub mod proxy;
@@ -25,6 +26,7 @@ pub use proxy::TcpProxy;
 pub use app::{TestApp, spawn_app, spawn_app_with};
 pub use auth::TestAuth;
 pub use db::TestDb;
+pub use gateway::Gateway;
 pub use wiremock;
 
 /// A Redis key prefix no other test (or test run) uses.

@@ -7,6 +7,7 @@
 
 mod appointment_versions;
 mod clinic_settings;
+mod gotrue_gateway;
 mod helpers;
 mod lead_scoring;
 mod reply_confirms;

@@ -12,6 +12,7 @@ pub mod mfa;
 pub mod orgs;
 pub mod password_grant;
 pub mod profile;
+pub mod reauth;
 pub mod recovery;
 pub mod refresh_grant;
 pub mod revocations;

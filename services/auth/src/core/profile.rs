@@ -9,6 +9,7 @@ use uuid::Uuid;
 use crate::core::audit::record_in;
 use crate::core::infra::{Infra, infra_from};
 use crate::core::limits::Limit;
+use crate::core::reauth::{self, ReauthError};
 use crate::domain::tokens::TokenResponse;
 use crate::domain::{org, password};
 use crate::state::AppState;
@@ -28,6 +29,9 @@ pub enum ProfileError {
     WrongCurrentPassword,
     #[error("too many requests")]
     RateLimited { retry_after: u64 },
+    /// GoTrue's reauthentication nonce was wrong, used or expired (`core::reauth`).
+    #[error("the reauthentication nonce is invalid, already used or expired; request a new one")]
+    InvalidNonce,
     #[error(transparent)]
     Infra(#[from] Infra),
 }
@@ -150,6 +154,9 @@ pub struct Change {
     pub current_password: Option<String>,
     /// GoTrue's `data`: merged into `user_metadata` (`null` removes a key).
     pub user_metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    /// GoTrue's reauthentication nonce (`GET /api/auth/reauthenticate`): stands in for the
+    /// current password of a password change.
+    pub nonce: Option<String>,
 }
 
 /// Applies `change` for the user of session `current` acting in `org`.
@@ -163,11 +170,26 @@ pub async fn update(
 ) -> Result<(), ProfileError> {
     let mut new_hash = None;
     if let Some(pw) = change.password {
-        let given = change
-            .current_password
-            .ok_or(ProfileError::CurrentPasswordMissing)?;
+        if change.nonce.is_none() && change.current_password.is_none() {
+            return Err(ProfileError::CurrentPasswordMissing);
+        }
         password::check_policy(&pw).map_err(ProfileError::WeakPassword)?;
-        check_current_password(st, user, org, given, "password.change_failed", origin).await?;
+        match (change.nonce, change.current_password) {
+            (Some(nonce), _) => reauth::use_nonce(st, user, &nonce)
+                .await
+                .map_err(|e| match e {
+                    ReauthError::InvalidNonce => ProfileError::InvalidNonce,
+                    ReauthError::RateLimited { retry_after } => {
+                        ProfileError::RateLimited { retry_after }
+                    }
+                    ReauthError::Infra(i) => ProfileError::Infra(i),
+                })?,
+            (None, Some(given)) => {
+                check_current_password(st, user, org, given, "password.change_failed", origin)
+                    .await?;
+            }
+            (None, None) => return Err(ProfileError::CurrentPasswordMissing),
+        }
         new_hash = Some(st.hasher.hash(pw).await.map_err(Infra::from)?);
     }
     let display_name = change

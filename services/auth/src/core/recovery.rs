@@ -9,6 +9,8 @@ use tenancy::UserId;
 use crate::core::audit;
 use crate::core::infra::{Infra, infra_from};
 use crate::core::limits::Limit;
+use crate::core::tokens::org_claim;
+use crate::domain::tokens::TokenResponse;
 use crate::domain::{password, secret};
 use crate::state::AppState;
 use crate::store::accounts;
@@ -98,13 +100,13 @@ pub async fn request_reset(
 }
 
 /// Sets a new password with a reset token; every session of the user ends, a login lockout is
-/// lifted. Returns how many sessions ended.
+/// lifted. Returns the user and how many sessions ended.
 pub async fn reset_password(
     st: &AppState,
     token: &str,
     password: Option<String>,
     origin: &Origin,
-) -> Result<usize, RecoveryError> {
+) -> Result<(UserId, usize), RecoveryError> {
     let hash = secret::token_hash(token.trim());
     let pw = password.ok_or(RecoveryError::PasswordMissing)?;
     password::check_policy(&pw).map_err(RecoveryError::WeakPassword)?;
@@ -141,15 +143,15 @@ pub async fn reset_password(
         .await?;
     }
     audit::record_in_each_org(st, uid, "password.reset", json!({}), origin).await?;
-    Ok(revoked.len())
+    Ok((uid, revoked.len()))
 }
 
-/// Marks the email of the token's user verified.
+/// Marks the email of the token's user verified; returns the user.
 pub async fn verify_email(
     st: &AppState,
     token: &str,
     origin: &Origin,
-) -> Result<(), RecoveryError> {
+) -> Result<UserId, RecoveryError> {
     let hash = secret::token_hash(token.trim());
     let uid = st
         .db
@@ -164,5 +166,98 @@ pub async fn verify_email(
         })
         .await?;
     audit::record_in_each_org(st, uid, "email.verified", json!({}), origin).await?;
+    Ok(uid)
+}
+
+/// A session for `uid` after a mailed link proved the address (GoTrue's `POST /verify` answers
+/// one): in the user's first org, like a password login; `method` is its `amr` and the
+/// audited login's method. A user with a factor gets an aal1 session, as after a password.
+pub async fn link_session(
+    st: &AppState,
+    uid: UserId,
+    method: &'static str,
+    origin: &Origin,
+) -> Result<TokenResponse, RecoveryError> {
+    let (user, memberships) = crate::store::user_tx(&st.pool, uid, |c| {
+        Box::pin(async move {
+            let user = accounts::user_by_id(c, uid)
+                .await?
+                .ok_or(Infra::Gone("user"))?;
+            let ms = accounts::memberships_of(c, uid).await?;
+            Ok::<_, Infra>((user, ms))
+        })
+    })
+    .await?;
+    let chosen = memberships.first();
+    let lifetime = chosen.and_then(|(_, o)| o.session_lifetime_secs);
+    let org = chosen.map(|(m, o)| org_claim(m, o));
+    let session = st.new_session(uid, org.map(|o| o.id), method, origin, lifetime)?;
+    {
+        let session = session.clone();
+        let origin = origin.clone();
+        st.db
+            .system_tx(|c| {
+                Box::pin(async move {
+                    sessions::insert(c, &session).await?;
+                    if let Some(org) = org {
+                        tenancy::set_tenant(c, org.id).await?;
+                        crate::store::audit::record(
+                            c,
+                            org.id,
+                            Some(uid),
+                            "login",
+                            Some(session.id.to_string()),
+                            json!({"method": method}),
+                            &origin,
+                        )
+                        .await?;
+                    }
+                    Ok::<_, Infra>(())
+                })
+            })
+            .await?;
+    }
+    Ok(st.token_pair(&user, &session, 0, org).await?)
+}
+
+/// GoTrue's `POST /resend {type: signup, email}`: mails a new confirmation link when `email`
+/// is registered and not yet verified (limited per IP like reset requests); says nothing
+/// either way.
+pub async fn resend_verification(
+    st: &AppState,
+    email: &str,
+    origin: &Origin,
+) -> Result<(), RecoveryError> {
+    let ip = origin.ip.clone().unwrap_or_default();
+    let per_ip = Limit {
+        scope: "resend_ip",
+        subject: &ip,
+        max: st.settings.reset_per_ip_per_hour,
+        window: std::time::Duration::from_secs(3600),
+    };
+    if let Some(retry_after) = st.limit_take(&per_ip).await?.refused {
+        metrics::counter!("auth_rate_limited_total", "scope" => "resend_ip").increment(1);
+        return Err(RecoveryError::RateLimited { retry_after });
+    }
+    let normalized = email.trim().to_lowercase();
+    let public = st.settings.public_url.clone();
+    let user = st
+        .db
+        .system_tx(|c| {
+            Box::pin(async move {
+                let Some(user) = accounts::user_by_email(c, &normalized).await? else {
+                    return Ok::<_, Infra>(None);
+                };
+                if user.email_verified_at.is_some() {
+                    return Ok(None);
+                }
+                queue_verification(c, &public, user.id, &user.email).await?;
+                Ok(Some(user.id))
+            })
+        })
+        .await?;
+    if let Some(uid) = user {
+        audit::record_for_user(st, uid, "email.verification_resent", json!({}), origin).await?;
+    }
     Ok(())
 }

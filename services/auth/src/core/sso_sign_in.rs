@@ -49,6 +49,8 @@ pub enum AuthorizeError {
     RedirectNotAllowed,
     #[error("not an invitation token")]
     InvalidInvitation,
+    #[error(transparent)]
+    Pkce(#[from] PkceParamError),
     /// The provider's discovery document is unavailable.
     #[error(transparent)]
     Provider(SsoError),
@@ -119,6 +121,81 @@ pub struct Flow {
     /// SHA-256 (base64url) of the browser-binding cookie set by `authorize`: the callback must
     /// come from the browser that started the sign-in (RFC 6749 §10.12, login CSRF).
     browser: String,
+    /// A GoTrue client's PKCE sign-in: the callback hands back an auth code, not tokens.
+    #[serde(default)]
+    pkce: Option<PkceChallenge>,
+}
+
+impl Flow {
+    /// The client's PKCE challenge, when it started a PKCE sign-in.
+    pub fn pkce(&self) -> Option<&PkceChallenge> {
+        self.pkce.as_ref()
+    }
+}
+
+/// How long an auth code handed back by a PKCE sign-in may be exchanged (GoTrue's flow-state
+/// lifetime, 300 s).
+pub const AUTH_CODE_TTL_SECS: i64 = 300;
+
+/// A GoTrue client's PKCE challenge (`code_challenge`, `code_challenge_method` on
+/// `/authorize`): `POST /token?grant_type=pkce` must bring the verifier.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PkceChallenge {
+    challenge: String,
+    /// `s256` or `plain`.
+    method: String,
+}
+
+/// Why a PKCE challenge is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum PkceParamError {
+    #[error("code_challenge and code_challenge_method go together")]
+    OnlyOne,
+    #[error("code_challenge must be 43 to 128 characters of A-Z a-z 0-9 . _ ~ -")]
+    Challenge,
+    #[error("code_challenge_method must be s256 or plain")]
+    Method,
+}
+
+impl PkceChallenge {
+    /// GoTrue's rules: both or neither; the challenge 43–128 characters of `[A-Za-z0-9._~-]`;
+    /// the method `s256` or `plain`, any case. Empty values count as absent.
+    pub fn parse(
+        challenge: Option<&str>,
+        method: Option<&str>,
+    ) -> Result<Option<PkceChallenge>, PkceParamError> {
+        let challenge = challenge.filter(|c| !c.is_empty());
+        let method = method.filter(|m| !m.is_empty());
+        let (challenge, method) = match (challenge, method) {
+            (None, None) => return Ok(None),
+            (Some(c), Some(m)) => (c, m.to_ascii_lowercase()),
+            _ => return Err(PkceParamError::OnlyOne),
+        };
+        if !(43..=128).contains(&challenge.len())
+            || !challenge
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'~' | b'-'))
+        {
+            return Err(PkceParamError::Challenge);
+        }
+        if method != "s256" && method != "plain" {
+            return Err(PkceParamError::Method);
+        }
+        Ok(Some(PkceChallenge {
+            challenge: challenge.to_string(),
+            method,
+        }))
+    }
+
+    /// `verifier` answers this challenge (compared in constant time).
+    pub fn accepts(&self, verifier: &str) -> bool {
+        let expected = if self.method == "s256" {
+            pkce_challenge(verifier)
+        } else {
+            verifier.to_string()
+        };
+        constant_time_eq(expected.as_bytes(), self.challenge.as_bytes())
+    }
 }
 
 fn flow_key(st: &AppState, state: &str) -> String {
@@ -145,6 +222,7 @@ pub async fn authorize(
     provider_name: &str,
     redirect_to: &str,
     invitation: Option<&str>,
+    pkce: Option<PkceChallenge>,
     ip: &str,
 ) -> Result<Authorized, AuthorizeError> {
     // No account is known here, so a refusal is counted and logged, not audited.
@@ -179,6 +257,7 @@ pub async fn authorize(
         redirect_to: redirect_to.to_string(),
         invitation,
         browser: pkce_challenge(&binding),
+        pkce,
     };
     let url = client
         .authorize_url(
@@ -264,6 +343,132 @@ pub async fn finish(
     error: Option<&str>,
     origin: &Origin,
 ) -> Result<TokenResponse, SignInError> {
+    let (provider, claims) = provider_answer(st, flow, code, error).await?;
+    sign_in(st, provider, &claims, flow.invitation.clone(), origin).await
+}
+
+/// What a PKCE sign-in keeps between the callback and `POST /token?grant_type=pkce`, keyed by
+/// the SHA-256 of the auth code (the code itself is never stored). No session exists yet: it
+/// is made by the exchange.
+#[derive(Debug, Serialize, Deserialize)]
+struct CodeState {
+    provider: String,
+    claims: IdClaims,
+    invitation: Option<String>,
+    pkce: PkceChallenge,
+    /// Unix seconds.
+    created_at: i64,
+}
+
+fn code_key(st: &AppState, auth_code: &str) -> String {
+    format!("{}sso:code:{}", st.redis_prefix, pkce_challenge(auth_code))
+}
+
+/// The PKCE variant of `finish`: checks the provider's answer, and returns the auth code the
+/// client exchanges (with its verifier) for the session.
+pub async fn finish_pkce(
+    st: &AppState,
+    flow: &Flow,
+    code: Option<&str>,
+    error: Option<&str>,
+) -> Result<String, SignInError> {
+    let pkce = flow
+        .pkce
+        .clone()
+        .ok_or_else(|| Infra::internal(anyhow::anyhow!("not a PKCE flow")))?;
+    let (provider, claims) = provider_answer(st, flow, code, error).await?;
+    let auth_code = Uuid::new_v4().to_string();
+    let state = CodeState {
+        provider: provider.to_string(),
+        claims,
+        invitation: flow.invitation.clone(),
+        pkce,
+        created_at: Utc::now().timestamp(),
+    };
+    let value = serde_json::to_string(&state).map_err(Infra::internal)?;
+    let mut conn = st.redis.get().await.map_err(Infra::redis)?;
+    // Kept past the exchange window so a late exchange is told "expired", not "unknown".
+    let _: () = redis::cmd("SET")
+        .arg(code_key(st, &auth_code))
+        .arg(value)
+        .arg("EX")
+        .arg(FLOW_TTL_SECS)
+        .query_async(&mut conn)
+        .await
+        .map_err(Infra::redis)?;
+    Ok(auth_code)
+}
+
+/// Why `POST /token?grant_type=pkce` refused.
+#[derive(Debug, thiserror::Error)]
+pub enum PkceGrantError {
+    #[error("`{0}` is required")]
+    Missing(&'static str),
+    /// Unknown or already used (an auth code is exchanged once).
+    #[error("no sign-in is waiting for this auth code (unknown, or already exchanged)")]
+    NotFound,
+    #[error("the auth code expired; sign in again")]
+    Expired,
+    #[error("the code verifier does not match the sign-in's code challenge")]
+    BadVerifier,
+    #[error(transparent)]
+    SignIn(#[from] SignInError),
+    #[error(transparent)]
+    Infra(#[from] Infra),
+}
+
+/// Exchanges a PKCE sign-in's auth code: once (whatever the outcome, so a verifier cannot be
+/// guessed), within `AUTH_CODE_TTL_SECS`, with the verifier of the challenge `/authorize` got.
+pub async fn pkce_grant(
+    st: &AppState,
+    auth_code: &str,
+    code_verifier: &str,
+    origin: &Origin,
+) -> Result<TokenResponse, PkceGrantError> {
+    let auth_code = auth_code.trim();
+    if auth_code.is_empty() {
+        return Err(PkceGrantError::Missing("auth_code"));
+    }
+    if code_verifier.is_empty() {
+        return Err(PkceGrantError::Missing("code_verifier"));
+    }
+    if auth_code.len() > 128 {
+        return Err(PkceGrantError::NotFound);
+    }
+    let mut conn = st.redis.get().await.map_err(Infra::redis)?;
+    let raw: Option<String> = redis::cmd("GETDEL")
+        .arg(code_key(st, auth_code))
+        .query_async(&mut conn)
+        .await
+        .map_err(Infra::redis)?;
+    drop(conn);
+    let state: CodeState = raw
+        .as_deref()
+        .and_then(|r| serde_json::from_str(r).ok())
+        .ok_or(PkceGrantError::NotFound)?;
+    if Utc::now().timestamp() - state.created_at > AUTH_CODE_TTL_SECS {
+        return Err(PkceGrantError::Expired);
+    }
+    if !state.pkce.accepts(code_verifier) {
+        metrics::counter!("auth_sso_failures_total", "code" => "bad_code_verifier").increment(1);
+        return Err(PkceGrantError::BadVerifier);
+    }
+    let client = provider(st, &state.provider).map_err(|l| match l {
+        Lookup::Unknown => SignInError::UnknownProvider(state.provider.clone()),
+        Lookup::Disabled => SignInError::ProviderDisabled(state.provider.clone()),
+    })?;
+    let pair = sign_in(st, client.provider, &state.claims, state.invitation, origin).await?;
+    metrics::counter!("auth_sso_logins_total", "provider" => client.provider).increment(1);
+    Ok(pair)
+}
+
+/// The provider's answer to `flow`: the code exchanged, the ID token verified.
+async fn provider_answer(
+    st: &AppState,
+    flow: &Flow,
+    code: Option<&str>,
+    error: Option<&str>,
+) -> Result<(&'static str, IdClaims), SignInError> {
     let client = provider(st, &flow.provider).map_err(|l| match l {
         Lookup::Unknown => SignInError::UnknownProvider(flow.provider.clone()),
         Lookup::Disabled => SignInError::ProviderDisabled(flow.provider.clone()),
@@ -288,14 +493,7 @@ pub async fn finish(
     let claims = client
         .verify(&id_token, &flow.nonce, answer.access_token.as_deref())
         .await?;
-    sign_in(
-        st,
-        client.provider,
-        &claims,
-        flow.invitation.clone(),
-        origin,
-    )
-    .await
+    Ok((client.provider, claims))
 }
 
 /// How the provider account found its user.

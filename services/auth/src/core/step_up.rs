@@ -67,6 +67,15 @@ pub fn authenticated_at(amr: &[AmrEntry], enrolled: bool) -> Option<i64> {
         .max()
 }
 
+/// The assurance half of the step-up check: aal2 for a user who enrolled a factor (for an
+/// operation whose recency is proven otherwise, e.g. by a mailed reauthentication nonce).
+pub async fn require_aal(st: &AppState, a: &Assurance) -> Result<(), StepUpError> {
+    if a.aal != Aal::Aal2 && enrolled(st, a.user).await? {
+        return Err(StepUpError::Aal2Required);
+    }
+    Ok(())
+}
+
 /// The step-up check of a sensitive operation.
 pub async fn require(st: &AppState, a: &Assurance) -> Result<(), StepUpError> {
     let enrolled = enrolled(st, a.user).await?;

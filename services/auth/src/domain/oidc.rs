@@ -9,7 +9,7 @@ use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use reqwest::Url;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::domain::refresh::constant_time_eq;
 
@@ -62,7 +62,7 @@ impl IdTokenError {
 }
 
 /// `aud` is a string or an array of strings (OIDC Core §2).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(untagged)]
 pub enum Audiences {
     One(String),
@@ -79,7 +79,7 @@ impl Audiences {
 }
 
 /// The claims of a verified ID token that sign-in uses.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct IdClaims {
     pub iss: String,
     pub sub: String,

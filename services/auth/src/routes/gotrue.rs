@@ -78,6 +78,9 @@ pub const COMPATIBLE: &[(&str, &str)] = &[
     ("/api/auth/factors/{id}/challenge", "post"),
     ("/api/auth/factors/{id}/verify", "post"),
     ("/api/auth/factors/{id}", "delete"),
+    ("/api/auth/reauthenticate", "get"),
+    ("/api/auth/verify", "post"),
+    ("/api/auth/resend", "post"),
 ];
 
 /// Documents GoTrue's error body (`application/json`, `GoTrueError`) beside problem+json on

@@ -37,9 +37,11 @@ use utoipa::OpenApi;
         sessions::logout,
         recovery::recover,
         recovery::verify,
+        recovery::resend,
         user::get_user,
         user::put_user,
         user::reauthenticate,
+        user::reauthenticate_nonce,
         sessions::list,
         sessions::revoke,
         audit::list,
@@ -110,11 +112,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(at("/api/auth/logout", guard::Post()).to(sessions::logout))
         .service(at("/api/auth/recover", guard::Post()).to(recovery::recover))
         .service(at("/api/auth/verify", guard::Post()).to(recovery::verify))
+        .service(at("/api/auth/resend", guard::Post()).to(recovery::resend))
         .service(at("/api/auth/settings", guard::Get()).to(gotrue::settings))
         .service(at("/api/auth/otp", guard::Post()).to(gotrue::otp))
         .service(at("/api/auth/user", guard::Get()).to(user::get_user))
         .service(at("/api/auth/user", guard::Put()).to(user::put_user))
         .service(at("/api/auth/reauthenticate", guard::Post()).to(user::reauthenticate))
+        .service(at("/api/auth/reauthenticate", guard::Get()).to(user::reauthenticate_nonce))
         .service(at("/api/auth/sessions", guard::Get()).to(sessions::list))
         .service(at("/api/auth/sessions/{id}", guard::Delete()).to(sessions::revoke))
         .service(at("/api/auth/audit", guard::Get()).to(audit::list))

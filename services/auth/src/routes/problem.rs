@@ -14,11 +14,12 @@ use crate::core::mfa::MfaError;
 use crate::core::orgs::OrgError;
 use crate::core::password_grant::PasswordGrantError;
 use crate::core::profile::ProfileError;
+use crate::core::reauth::ReauthError;
 use crate::core::recovery::RecoveryError;
 use crate::core::refresh_grant::RefreshGrantError;
 use crate::core::sessions::SessionError;
 use crate::core::signup::SignupError;
-use crate::core::sso_sign_in::{AuthorizeError, CallbackError, SignInError};
+use crate::core::sso_sign_in::{AuthorizeError, CallbackError, PkceGrantError, SignInError};
 use crate::core::step_up::{Assurance, StepUpError};
 use crate::domain::org::OrgFieldError;
 use crate::store::audit::Origin;
@@ -156,6 +157,7 @@ impl From<ProfileError> for ApiError {
                 ApiError::unauthorized("invalid_credentials", detail)
             }
             ProfileError::RateLimited { retry_after } => too_many(retry_after),
+            ProfileError::InvalidNonce => bad_request("reauthentication_not_valid", detail),
             ProfileError::Infra(i) => i.into(),
         }
     }
@@ -271,6 +273,7 @@ impl From<AuthorizeError> for ApiError {
             AuthorizeError::InvalidInvitation => {
                 ApiError::invalid("invalid_field", Some("invitation"), detail)
             }
+            AuthorizeError::Pkce(_) => bad_request("validation_failed", detail),
             AuthorizeError::Provider(e) => ApiError::unavailable("provider_unavailable", e),
             AuthorizeError::Infra(i) => i.into(),
         }
@@ -314,6 +317,40 @@ impl From<SignInError> for ApiError {
             SignInError::NotAMember => ApiError::forbidden("not_a_member", detail),
             SignInError::OrgName(f) => org_field(f, "org_name", "timezone"),
             SignInError::Infra(i) => i.into(),
+        }
+    }
+}
+
+impl From<ReauthError> for ApiError {
+    fn from(e: ReauthError) -> Self {
+        let detail = e.to_string();
+        match e {
+            ReauthError::RateLimited { retry_after } => too_many(retry_after),
+            ReauthError::InvalidNonce => bad_request("reauthentication_not_valid", detail),
+            ReauthError::Infra(i) => i.into(),
+        }
+    }
+}
+
+impl From<PkceGrantError> for ApiError {
+    fn from(e: PkceGrantError) -> Self {
+        let detail = e.to_string();
+        match e {
+            PkceGrantError::Missing(field) => {
+                ApiError::invalid("missing_field", Some(field), detail)
+            }
+            PkceGrantError::NotFound => ApiError::NotFound {
+                code: "flow_state_not_found",
+                detail,
+            },
+            PkceGrantError::Expired => ApiError::Unprocessable {
+                code: "flow_state_expired",
+                detail,
+                field: None,
+            },
+            PkceGrantError::BadVerifier => bad_request("bad_code_verifier", detail),
+            PkceGrantError::SignIn(e) => e.into(),
+            PkceGrantError::Infra(i) => i.into(),
         }
     }
 }

@@ -88,9 +88,10 @@ pub struct LogoutQuery {
     pub scope: Option<String>,
 }
 
-/// `POST /api/auth/logout?scope=local|global|others` (default `local`).
+/// `POST /api/auth/logout?scope=local|global|others` (default `local`; in the GoTrue dialect
+/// `global`, as GoTrue's).
 #[utoipa::path(post, path = "/api/auth/logout", operation_id = "logout", security(("bearer" = [])),
-    params(("scope" = Option<String>, Query, description = "`local` (default), `others` or `global`")),
+    params(("scope" = Option<String>, Query, description = "`local`, `others` or `global`; without it `local`, or `global` in the GoTrue dialect (`X-Supabase-Api-Version`), as GoTrue")),
     responses((status = 204, description = "the sessions ended"),
               (status = 403, description = "others/global only: aal2_required (the caller enrolled a factor) or reauthentication_needed (no sign-in within the step-up window)"),
               (status = 422, description = "invalid_field: an unknown scope")))]
@@ -103,7 +104,9 @@ pub async fn logout(
     let go = crate::routes::problem::gotrue::requested(&req);
     let r = async {
         let Aal1Tenant(tenant) = crate::routes::problem::gotrue::bearer(go, tenant)?;
-        logout_run(&st, &req, &tenant, q.scope.as_deref()).await?;
+        // GoTrue's default scope is `global`; ours stays `local`.
+        let default = if go { "global" } else { "local" };
+        logout_run(&st, &req, &tenant, q.scope.as_deref().unwrap_or(default)).await?;
         Ok(HttpResponse::NoContent().finish())
     };
     crate::routes::problem::gotrue::answer(go, r.await)
@@ -113,9 +116,8 @@ async fn logout_run(
     st: &AppState,
     req: &HttpRequest,
     tenant: &Tenant,
-    scope: Option<&str>,
+    raw: &str,
 ) -> Result<(), ApiError> {
-    let raw = scope.unwrap_or("local");
     let scope = LogoutScope::parse(raw).ok_or_else(|| {
         ApiError::invalid(
             "invalid_field",

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use servicekit::ApiError;
 
 use crate::clients::oidc::SsoError;
-use crate::core::sso_sign_in::{self, FLOW_TTL_SECS, SignInError};
+use crate::core::sso_sign_in::{self, FLOW_TTL_SECS, PkceChallenge, SignInError};
 use crate::domain::oidc::form_encode;
 use crate::routes::problem::origin;
 use crate::state::AppState;
@@ -21,6 +21,11 @@ pub struct AuthorizeQuery {
     pub redirect_to: String,
     /// An invitation token (`POST /api/orgs/{id}/invitations`): the sign-in joins that org.
     pub invitation: Option<String>,
+    /// A GoTrue client's PKCE sign-in (`flowType: "pkce"`): `redirect_to` gets `?code=`, which
+    /// `POST /api/auth/token?grant_type=pkce` exchanges with the verifier.
+    pub code_challenge: Option<String>,
+    /// `s256` or `plain`.
+    pub code_challenge_method: Option<String>,
 }
 
 /// The cookie binding a sign-in to the browser that started it.
@@ -58,9 +63,11 @@ fn binding_of(req: &HttpRequest) -> Option<String> {
 /// `GET /api/auth/authorize?provider=google&redirect_to=…` → 302 to the provider.
 #[utoipa::path(get, path = "/api/auth/authorize", operation_id = "sso_authorize",
     params(("provider" = String, Query), ("redirect_to" = String, Query),
-           ("invitation" = Option<String>, Query, description = "an invitation token: the sign-in joins its org")),
+           ("invitation" = Option<String>, Query, description = "an invitation token: the sign-in joins its org"),
+           ("code_challenge" = Option<String>, Query, description = "GoTrue PKCE: the client's challenge (43-128 characters); redirect_to then gets `?code=` for `POST /api/auth/token?grant_type=pkce`"),
+           ("code_challenge_method" = Option<String>, Query, description = "`s256` or `plain` (with code_challenge)")),
     responses((status = 302, description = "to the provider's authorization endpoint"),
-              (status = 400, description = "unknown_provider, provider_disabled or redirect_not_allowed"),
+              (status = 400, description = "unknown_provider, provider_disabled, redirect_not_allowed or validation_failed (code_challenge / code_challenge_method)"),
               (status = 422, description = "invalid_field: invitation is not an invitation token"),
               (status = 429, description = "rate_limited: too many sign-ins started from this IP"),
               (status = 503, description = "the provider's discovery document is unavailable")))]
@@ -72,11 +79,17 @@ pub async fn authorize(
     let ip = origin(&req, st.settings.trust_forwarded_for)
         .ip
         .unwrap_or_default();
+    let pkce = PkceChallenge::parse(
+        q.code_challenge.as_deref(),
+        q.code_challenge_method.as_deref(),
+    )
+    .map_err(sso_sign_in::AuthorizeError::from)?;
     let started = sso_sign_in::authorize(
         &st,
         &q.provider,
         &q.redirect_to,
         q.invitation.as_deref(),
+        pkce,
         &ip,
     )
     .await?;
@@ -153,8 +166,12 @@ fn failure(e: SignInError) -> Failure {
     }
 }
 
-/// `redirect_to` with `pairs` as its fragment; the binding cookie is cleared.
-fn back_to(st: &AppState, mut to: Url, pairs: &[(&str, &str)]) -> HttpResponse {
+/// `redirect_to` with `pairs` as its fragment (and, for a PKCE sign-in, as its query too, as
+/// GoTrue does); the binding cookie is cleared.
+fn back_to(st: &AppState, mut to: Url, pairs: &[(&str, &str)], in_query: bool) -> HttpResponse {
+    if in_query {
+        to.query_pairs_mut().extend_pairs(pairs);
+    }
     to.set_fragment(Some(&form_encode(pairs)));
     HttpResponse::build(StatusCode::FOUND)
         .insert_header((LOCATION, to.as_str()))
@@ -179,6 +196,24 @@ pub async fn callback(
     let (flow, redirect_to) =
         sso_sign_in::take_flow(&st, q.state.as_deref(), binding_of(&req).as_deref()).await?;
     let origin = origin(&req, st.settings.trust_forwarded_for);
+    if flow.pkce().is_some() {
+        // GoTrue's PKCE flow: the tokens are made when the client exchanges the code.
+        return Ok(
+            match sso_sign_in::finish_pkce(&st, &flow, q.code.as_deref(), q.error.as_deref()).await
+            {
+                Ok(auth_code) => {
+                    let mut to = redirect_to;
+                    to.query_pairs_mut().append_pair("code", &auth_code);
+                    HttpResponse::build(StatusCode::FOUND)
+                        .insert_header((LOCATION, to.as_str()))
+                        .insert_header((CACHE_CONTROL, "no-store"))
+                        .insert_header((SET_COOKIE, binding_cookie(&st, "", 0)))
+                        .finish()
+                }
+                Err(e) => refused(&st, &flow, redirect_to, e, true),
+            },
+        );
+    }
     match sso_sign_in::finish(&st, &flow, q.code.as_deref(), q.error.as_deref(), &origin).await {
         Ok(pair) => {
             metrics::counter!("auth_sso_logins_total", "provider" => flow.provider.clone())
@@ -195,21 +230,32 @@ pub async fn callback(
                     ("expires_at", &expires_at),
                     ("token_type", "bearer"),
                 ],
+                false,
             ))
         }
-        Err(e) => {
-            let f = failure(e);
-            metrics::counter!("auth_sso_failures_total", "code" => f.code).increment(1);
-            tracing::warn!(code = f.code, provider = %flow.provider, "sso sign-in refused");
-            Ok(back_to(
-                &st,
-                redirect_to,
-                &[
-                    ("error", f.error),
-                    ("error_code", f.code),
-                    ("error_description", &f.description),
-                ],
-            ))
-        }
+        Err(e) => Ok(refused(&st, &flow, redirect_to, e, false)),
     }
+}
+
+/// The redirect telling `redirect_to` why the sign-in failed.
+fn refused(
+    st: &AppState,
+    flow: &sso_sign_in::Flow,
+    redirect_to: Url,
+    e: SignInError,
+    in_query: bool,
+) -> HttpResponse {
+    let f = failure(e);
+    metrics::counter!("auth_sso_failures_total", "code" => f.code).increment(1);
+    tracing::warn!(code = f.code, provider = %flow.provider, "sso sign-in refused");
+    back_to(
+        st,
+        redirect_to,
+        &[
+            ("error", f.error),
+            ("error_code", f.code),
+            ("error_description", &f.description),
+        ],
+        in_query,
+    )
 }

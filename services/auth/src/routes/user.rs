@@ -9,6 +9,7 @@ use tenancy::{Aal1Tenant, OrgId, Role, Tenant};
 use uuid::Uuid;
 
 use crate::core::profile::{self, Change};
+use crate::core::reauth;
 use crate::core::step_up;
 use crate::core::tokens::{gotrue_factors, user_parts};
 use crate::domain::tokens::{TokenResponse, UserView};
@@ -91,12 +92,16 @@ pub struct UpdateUser {
     /// GoTrue's `data`: merged into `user_metadata` (a key set to `null` is removed).
     #[schema(value_type = Option<Object>)]
     pub data: Option<serde_json::Map<String, serde_json::Value>>,
+    /// GoTrue's reauthentication nonce (mailed by `GET /api/auth/reauthenticate`): with
+    /// `password`, instead of `current_password` and a recent sign-in.
+    pub nonce: Option<String>,
 }
 
 #[utoipa::path(put, path = "/api/auth/user", operation_id = "update_user", security(("bearer" = [])), request_body = UpdateUser,
     responses((status = 200, description = "the caller's profile after the change", body = ProfileView),
+              (status = 400, description = "reauthentication_not_valid: the nonce is wrong, used or expired (each nonce allows one try); GoTrue dialect: current_password_required, validation_failed"),
               (status = 401, description = "invalid_credentials: the current password is wrong"),
-              (status = 403, description = "changing the password: aal2_required (the caller enrolled a factor) or reauthentication_needed (no sign-in within the step-up window)"),
+              (status = 403, description = "changing the password: aal2_required (the caller enrolled a factor) or reauthentication_needed (no sign-in within the step-up window and no nonce)"),
               (status = 404, description = "the user is gone"),
               (status = 422, description = "missing_field (current_password) or weak_password"),
               (status = 429, description = "rate_limited: too many wrong passwords for this account (shared with logins)")))]
@@ -132,6 +137,7 @@ fn gotrue_update(body: serde_json::Value) -> Result<UpdateUser, ApiError> {
         password: gotrue::opt_str(&m, "password")?,
         current_password: gotrue::opt_str(&m, "current_password")?,
         data: gotrue::opt_object(&m, "data")?,
+        nonce: gotrue::opt_str(&m, "nonce")?,
     })
 }
 
@@ -149,7 +155,12 @@ async fn update(
         servicekit::json::parse(&raw)?
     };
     if b.password.is_some() {
-        step_up::require(st, &assurance(tenant)).await?;
+        if b.nonce.is_some() {
+            // The mailed nonce proves a fresh authentication; a factor still needs aal2.
+            step_up::require_aal(st, &assurance(tenant)).await?;
+        } else {
+            step_up::require(st, &assurance(tenant)).await?;
+        }
     }
     let origin = origin(req, st.settings.trust_forwarded_for);
     profile::update(
@@ -162,6 +173,7 @@ async fn update(
             password: b.password,
             current_password: b.current_password,
             user_metadata: b.data,
+            nonce: b.nonce,
         },
         &origin,
     )
@@ -202,4 +214,27 @@ pub async fn reauthenticate(
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(tokens))
+}
+
+/// GoTrue's `GET /api/auth/reauthenticate`: mails the caller a nonce for `PUT /api/auth/user
+/// {password, nonce}`; answers `{}`.
+#[utoipa::path(get, path = "/api/auth/reauthenticate", operation_id = "gotrue_reauthenticate", security(("bearer" = [])),
+    responses((status = 200, description = "a six-digit nonce was mailed to the caller (valid 10 minutes, once): `{}`", body = gotrue::Empty),
+              (status = 401, description = "missing_token / invalid_token (GoTrue dialect: no_authorization)"),
+              (status = 403, description = "GoTrue dialect: bad_jwt, session_not_found"),
+              (status = 404, description = "the user is gone"),
+              (status = 429, description = "rate_limited: more than 5 nonces this hour")))]
+pub async fn reauthenticate_nonce(
+    st: web::Data<AppState>,
+    req: HttpRequest,
+    tenant: Result<Tenant, ApiError>,
+) -> Result<HttpResponse, ApiError> {
+    let go = gotrue::requested(&req);
+    let r = async {
+        let tenant = gotrue::bearer(go, tenant)?;
+        let origin = origin(&req, st.settings.trust_forwarded_for);
+        reauth::send_nonce(&st, tenant.user_id(), &origin).await?;
+        Ok(HttpResponse::Ok().json(gotrue::Empty {}))
+    };
+    gotrue::answer(go, r.await)
 }

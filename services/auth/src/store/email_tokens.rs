@@ -13,6 +13,8 @@ use super::schema::auth::email_tokens;
 pub enum Purpose {
     Recovery,
     VerifyEmail,
+    /// GoTrue's reauthentication nonce (`core::reauth`).
+    Reauthentication,
 }
 
 impl Purpose {
@@ -20,6 +22,7 @@ impl Purpose {
         match self {
             Purpose::Recovery => "recovery",
             Purpose::VerifyEmail => "verify_email",
+            Purpose::Reauthentication => "reauthentication",
         }
     }
 }
@@ -74,4 +77,60 @@ pub async fn use_email_token(
     .get_result(c)
     .await
     .optional()
+}
+
+/// Replaces `user`'s tokens of `purpose` with one new token (for short codes hashed with their
+/// user: one row per user, so an old used row cannot collide with the unique hash).
+pub async fn replace_user_token(
+    c: &mut AsyncPgConnection,
+    user: UserId,
+    purpose: Purpose,
+    hash: &[u8],
+    ttl: chrono::Duration,
+) -> QueryResult<()> {
+    diesel::delete(
+        email_tokens::table
+            .filter(email_tokens::user_id.eq(user))
+            .filter(email_tokens::purpose.eq(purpose.as_str())),
+    )
+    .execute(c)
+    .await?;
+    diesel::insert_into(email_tokens::table)
+        .values((
+            email_tokens::id.eq(Uuid::new_v4()),
+            email_tokens::user_id.eq(user),
+            email_tokens::purpose.eq(purpose.as_str()),
+            email_tokens::token_hash.eq(hash),
+            email_tokens::created_at.eq(Utc::now()),
+            email_tokens::expires_at.eq(Utc::now() + ttl),
+        ))
+        .execute(c)
+        .await
+        .map(|_| ())
+}
+
+/// Uses `user`'s live token of `purpose` matching `hash`; on a miss spends the user's live
+/// tokens of that purpose (one guess per token). Whether it matched.
+pub async fn use_user_token(
+    c: &mut AsyncPgConnection,
+    user: UserId,
+    purpose: Purpose,
+    hash: &[u8],
+) -> QueryResult<bool> {
+    let live = email_tokens::table
+        .filter(email_tokens::user_id.eq(user))
+        .filter(email_tokens::purpose.eq(purpose.as_str()))
+        .filter(email_tokens::used_at.is_null())
+        .filter(email_tokens::expires_at.gt(Utc::now()));
+    let used = diesel::update(live.filter(email_tokens::token_hash.eq(hash)))
+        .set(email_tokens::used_at.eq(Utc::now()))
+        .execute(c)
+        .await?;
+    if used == 0 {
+        diesel::update(live)
+            .set(email_tokens::used_at.eq(Utc::now()))
+            .execute(c)
+            .await?;
+    }
+    Ok(used == 1)
 }

@@ -20,7 +20,8 @@ pub struct SecurityEvent {
     pub id: Uuid,
     #[schema(value_type = Uuid)]
     pub user_id: UserId,
-    /// `login.failed`, `login.rate_limited` (the lockout started), `password.reset_requested`.
+    /// `login.failed`, `login.rate_limited` (the lockout started), `password.reset_requested`,
+    /// `email.verification_resent`, `reauthentication.requested` (a nonce was mailed).
     pub action: String,
     pub metadata: serde_json::Value,
     pub ip: Option<String>,

@@ -1,5 +1,7 @@
 //! The GoTrue (Supabase Auth) dialect of `/api/auth` (ADR 0018): the official clients drive it
-//! unchanged, and what it issues works on another service exactly like our own tokens.
+//! unchanged through the real gateway (`deploy/local/nginx.conf`, `testkit::Gateway`), and what
+//! it issues works on another service exactly like our own tokens (through the gateway on
+//! lead-scoring: `crates/platform-tests/tests/flows/gotrue_gateway.rs`).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -8,10 +10,10 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-const GOTRUE: (&str, &str) = ("X-Supabase-Api-Version", "2024-01-01");
+pub(crate) const GOTRUE: (&str, &str) = ("X-Supabase-Api-Version", "2024-01-01");
 
 /// The venv with the pinned `supabase-auth` (tests/clients/py/requirements.txt), made once.
-fn python() -> PathBuf {
+pub(crate) fn python() -> PathBuf {
     let venv = testkit::config::target_dir().join("clients-py");
     let py = venv.join("bin/python");
     let reqs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/clients/py/requirements.txt");
@@ -66,7 +68,7 @@ fn jwt_header(jwt: &str) -> Value {
 }
 
 /// `node_modules` for tests/clients/js from its package-lock (`npm ci`), made once per lock.
-fn node_modules() -> PathBuf {
+pub(crate) fn node_modules() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/clients/js");
     let lock = std::fs::read_to_string(dir.join("package-lock.json")).unwrap();
     let stamp = dir.join("node_modules/.voxanne-lock");
@@ -83,7 +85,8 @@ fn node_modules() -> PathBuf {
     dir
 }
 
-/// Runs one client's flow script against `app` and checks what it printed and left behind.
+/// Runs one client's flow script against `app` behind the gateway and checks what it printed
+/// and left behind.
 async fn official_client_flow(
     app: &AuthApp,
     program: fn() -> (PathBuf, PathBuf),
@@ -91,8 +94,9 @@ async fn official_client_flow(
     timezone: &str,
 ) {
     let other = other_service(app).await;
+    let gw = testkit::Gateway::start(&[("auth", &app.address)]).await;
     let email = unique_email();
-    let url = app.url("/api/auth");
+    let url = gw.url("/api/auth");
     let mail = email.clone();
     let out = tokio::task::spawn_blocking(move || {
         let (exe, script) = program();
@@ -112,6 +116,24 @@ async fn official_client_flow(
         "the client flow failed:\n{stdout}\n{stderr}"
     );
     assert_eq!(stdout.lines().last(), Some("ALL OK"), "{stdout}");
+    // Every call went through the gateway.
+    let log = gw.access_log();
+    for call in [
+        "POST /api/auth/signup",
+        "POST /api/auth/token?grant_type=password",
+        "POST /api/auth/token?grant_type=refresh_token",
+        "GET /api/auth/user",
+        "PUT /api/auth/user",
+        "POST /api/auth/factors",
+        "POST /api/auth/logout?scope=global",
+        "POST /api/auth/logout?scope=others",
+        "POST /api/auth/recover",
+    ] {
+        assert!(
+            log.contains(call),
+            "{call} not in the gateway's log:\n{log}"
+        );
+    }
     for s in [
         "signup",
         "wrong_password",
@@ -524,4 +546,117 @@ async fn gotrue_pending_signup_answers_a_bare_user_the_same_for_a_registered_ema
         .await,
         1
     );
+}
+
+/// Runs a client's mailed-token script (tests/clients/{py,js}/mailed.*) against `app` behind
+/// the gateway, answering every `MAIL <kind> <email>` with the token (or nonce) of the newest
+/// mail of that kind from the outbox; its stdout.
+async fn mailed_client_flow(app: &AuthApp, exe: PathBuf, script: PathBuf) -> String {
+    use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
+    let gw = testkit::Gateway::start(&[("auth", &app.address)]).await;
+    let email = unique_email();
+    let mut child = tokio::process::Command::new(exe)
+        .arg(script)
+        .arg(gw.url("/api/auth"))
+        .arg(&email)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut out = String::new();
+    while let Ok(Some(line)) =
+        tokio::time::timeout(std::time::Duration::from_secs(60), lines.next_line())
+            .await
+            .expect("the client script answers within 60 s")
+    {
+        out.push_str(&line);
+        out.push('\n');
+        if let Some(rest) = line.strip_prefix("MAIL ") {
+            let (kind, to) = rest.split_once(' ').unwrap();
+            assert_eq!(to, email);
+            let body = last_mail(app, to).await;
+            let marker = match kind {
+                "verify_email" => "verify-email#token=",
+                "recovery" => "reset-password#token=",
+                "reauthentication" => "Your confirmation code: ",
+                other => panic!("unknown mail kind {other}"),
+            };
+            let token = after(&body, marker).to_string();
+            stdin
+                .write_all(format!("{token}\n").as_bytes())
+                .await
+                .unwrap();
+            stdin.flush().await.unwrap();
+        }
+    }
+    let done = child.wait_with_output().await.unwrap();
+    assert!(
+        done.status.success(),
+        "the client failed:\n{out}\n{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    assert_eq!(out.lines().last(), Some("ALL OK"), "{out}");
+    for s in [
+        "resend",
+        "verify_signup",
+        "reauthenticate_password",
+        "recovery",
+    ] {
+        assert!(out.contains(&format!("STEP {s} ")), "{s} missing:\n{out}");
+    }
+    let log = gw.access_log();
+    for call in [
+        "POST /api/auth/resend",
+        "POST /api/auth/verify",
+        "GET /api/auth/reauthenticate",
+        "PUT /api/auth/user",
+    ] {
+        assert!(
+            log.contains(call),
+            "{call} not in the gateway's log:\n{log}"
+        );
+    }
+    // Two confirmation links (signup, resend), two nonces, one reset link.
+    for (kind, n) in [
+        ("verify_email", 2),
+        ("reauthentication", 2),
+        ("recovery", 1),
+    ] {
+        assert_eq!(
+            count(app, &format!("SELECT count(*) AS n FROM auth.mail_outbox WHERE to_email = '{email}' AND kind = '{kind}'")).await,
+            n,
+            "{kind}"
+        );
+    }
+    out
+}
+
+#[tokio::test]
+async fn the_official_python_client_verifies_resends_reauthenticates_and_recovers() {
+    let app = spawn_with(&[("AUTH_SIGNUP_CONFIRM_EMAIL", "true")]).await;
+    let out = mailed_client_flow(
+        &app,
+        python(),
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/clients/py/mailed.py"),
+    )
+    .await;
+    assert!(
+        out.contains(r#"STEP verify_signup {"amr": ["otp"]}"#),
+        "{out}"
+    );
+}
+
+#[tokio::test]
+async fn the_official_js_client_verifies_resends_reauthenticates_and_recovers() {
+    let app = spawn_with(&[("AUTH_SIGNUP_CONFIRM_EMAIL", "true")]).await;
+    mailed_client_flow(
+        &app,
+        PathBuf::from("node"),
+        node_modules().join("mailed.mjs"),
+    )
+    .await;
 }

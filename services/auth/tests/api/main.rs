@@ -4,6 +4,7 @@
 mod account;
 mod clients;
 mod flags;
+mod gotrue_flows;
 mod helpers;
 mod keys;
 mod mail;

@@ -37,14 +37,14 @@ fn now_code(secret: &[u8]) -> String {
     )
 }
 
-struct Enrolled {
+pub(crate) struct Enrolled {
     factor: String,
     secret: Vec<u8>,
-    aal2_access: String,
+    pub(crate) aal2_access: String,
     recovery: Vec<String>,
 }
 
-async fn enrol(app: &AuthApp, s: &Signed) -> Enrolled {
+pub(crate) async fn enrol(app: &AuthApp, s: &Signed) -> Enrolled {
     let e = ok_json(
         post(
             app,

@@ -976,3 +976,375 @@ async fn a_callback_from_another_browser_does_not_spend_the_state() {
     problem(callback(&app, &code, &mine).await, 400, "invalid_state").await;
     assert_eq!(fake.token_requests().await.len(), 1);
 }
+
+// ---- GoTrue's PKCE flow (ADR 0018): `/authorize` with the client's `code_challenge`, the
+// callback hands `redirect_to` an auth code, `POST /token?grant_type=pkce` exchanges it. ----
+
+const GOTRUE: (&str, &str) = ("X-Supabase-Api-Version", "2024-01-01");
+
+/// A PKCE verifier as supabase-py makes them (64 characters of the unreserved set).
+fn verifier() -> String {
+    format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )
+}
+
+/// The browser side of a PKCE sign-in started at `authorize_url` (the URL the client built, on
+/// `base`: the app or the gateway): to the fake provider, which signs in `sub`/`email`, and
+/// back through the callback; the auth code `redirect_to` got.
+async fn browser_pkce(
+    client: &reqwest::Client,
+    base: &str,
+    fake: &Fake,
+    authorize_url: &str,
+    sub: &str,
+    email: &str,
+) -> String {
+    let r = client.get(authorize_url).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 302, "{:?}", r.text().await);
+    let cookie = r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let loc = Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();
+    let q: HashMap<String, String> = loc.query_pairs().into_owned().collect();
+    let started = Started {
+        state: q["state"].clone(),
+        nonce: q["nonce"].clone(),
+        challenge: q["code_challenge"].clone(),
+        cookie,
+    };
+    let token = sign(&fake.key, &fake.claims(sub, email, &started.nonce));
+    let code = issue_code(fake, &started, token).await;
+    let mut u = Url::parse(&format!("{base}/api/auth/callback")).unwrap();
+    u.query_pairs_mut()
+        .append_pair("code", &code)
+        .append_pair("state", &started.state);
+    let r = client
+        .get(u)
+        .header("cookie", &started.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 302);
+    let back = Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();
+    assert_eq!(
+        format!("{}{}", back.origin().ascii_serialization(), back.path()),
+        REDIRECT_TO
+    );
+    // No tokens in the URL: only the code, which is useless without the verifier.
+    assert!(back.fragment().is_none(), "{back}");
+    let got: HashMap<String, String> = back.query_pairs().into_owned().collect();
+    assert_eq!(got.len(), 1, "{got:?}");
+    got["code"].clone()
+}
+
+fn pkce_authorize_url(app: &AuthApp, challenge: &str, method: &str) -> String {
+    let mut u = Url::parse(&app.url("/api/auth/authorize")).unwrap();
+    u.query_pairs_mut().extend_pairs([
+        ("provider", "google"),
+        ("redirect_to", REDIRECT_TO),
+        ("code_challenge", challenge),
+        ("code_challenge_method", method),
+    ]);
+    u.to_string()
+}
+
+async fn exchange(app: &AuthApp, gotrue: bool, auth_code: &str, verifier: &str) -> Response {
+    let mut r = app
+        .client
+        .post(app.url("/api/auth/token?grant_type=pkce"))
+        .json(&json!({"auth_code": auth_code, "code_verifier": verifier}));
+    if gotrue {
+        r = r.header(GOTRUE.0, GOTRUE.1);
+    }
+    r.send().await.unwrap()
+}
+
+async fn gotrue_error(r: Response, status: u16, code: &str) {
+    assert_eq!(r.headers()["x-supabase-api-version"], "2024-01-01");
+    let e = ok_json(r, status).await;
+    assert_eq!(e["code"], code, "{e}");
+    assert_eq!(e["error_code"], code, "{e}");
+}
+
+#[tokio::test]
+async fn a_pkce_sign_in_hands_back_a_code_exchanged_once_with_the_right_verifier() {
+    let fake = Fake::start().await;
+    let app = spawn_sso(&fake).await;
+    let email = unique_email();
+    let sub = format!("1{}", uuid::Uuid::new_v4().as_u128() % 10u128.pow(20));
+
+    // A wrong verifier: GoTrue's 400 bad_code_verifier; the code is spent (no guessing).
+    let v = verifier();
+    let code = browser_pkce(
+        &app.client,
+        &app.address,
+        &fake,
+        &pkce_authorize_url(&app, &s256(&v), "s256"),
+        &sub,
+        &email,
+    )
+    .await;
+    assert_eq!(
+        count(&app, "SELECT count(*) AS n FROM auth.sessions").await,
+        0,
+        "no session before the exchange"
+    );
+    gotrue_error(
+        exchange(&app, true, &code, &verifier()).await,
+        400,
+        "bad_code_verifier",
+    )
+    .await;
+    gotrue_error(
+        exchange(&app, true, &code, &v).await,
+        404,
+        "flow_state_not_found",
+    )
+    .await;
+
+    // The right verifier: a GoTrue session for the Google user (amr oauth).
+    let v = verifier();
+    let code = browser_pkce(
+        &app.client,
+        &app.address,
+        &fake,
+        &pkce_authorize_url(&app, &s256(&v), "S256"),
+        &sub,
+        &email,
+    )
+    .await;
+    let s = ok_json(exchange(&app, true, &code, &v).await, 200).await;
+    assert_eq!(s["token_type"], "bearer");
+    assert_eq!(s["user"]["email"], email.as_str());
+    assert!(s["refresh_token"].is_string());
+    assert_eq!(
+        claims(s["access_token"].as_str().unwrap())["amr"][0]["method"],
+        "oauth"
+    );
+    assert_eq!(
+        count(
+            &app,
+            &format!("SELECT count(*) AS n FROM auth.users WHERE email = '{email}'")
+        )
+        .await,
+        1
+    );
+    // Used once: the same code with the same verifier is unknown now (ours: problem+json).
+    gotrue_error(
+        exchange(&app, true, &code, &v).await,
+        404,
+        "flow_state_not_found",
+    )
+    .await;
+    problem(
+        exchange(&app, false, &code, &v).await,
+        404,
+        "flow_state_not_found",
+    )
+    .await;
+    // A made-up code; an empty verifier (GoTrue's validation_failed; ours: missing_field).
+    gotrue_error(
+        exchange(&app, true, "not-a-code", &v).await,
+        404,
+        "flow_state_not_found",
+    )
+    .await;
+    gotrue_error(
+        exchange(&app, true, &code, "").await,
+        400,
+        "validation_failed",
+    )
+    .await;
+    // `plain` works too (JS falls back to it without WebCrypto).
+    let v = verifier();
+    let code = browser_pkce(
+        &app.client,
+        &app.address,
+        &fake,
+        &pkce_authorize_url(&app, &v, "plain"),
+        &sub,
+        &email,
+    )
+    .await;
+    ok_json(exchange(&app, false, &code, &v).await, 200).await;
+}
+
+#[tokio::test]
+async fn an_expired_auth_code_and_bad_pkce_parameters_are_refused() {
+    let fake = Fake::start().await;
+    let app = spawn_sso(&fake).await;
+    let v = verifier();
+    let code = browser_pkce(
+        &app.client,
+        &app.address,
+        &fake,
+        &pkce_authorize_url(&app, &s256(&v), "s256"),
+        "1234567",
+        &unique_email(),
+    )
+    .await;
+    // Age the waiting sign-in past GoTrue's 300 s (its Redis entry, keyed by the code's hash).
+    let key = format!("{}sso:code:{}", app.redis_prefix, s256(&code));
+    let pool = deadpool_redis::Config::from_url(testkit::config::redis_url())
+        .create_pool(Some(deadpool_redis::Runtime::Tokio1))
+        .unwrap();
+    let mut conn = pool.get().await.unwrap();
+    let raw: String = deadpool_redis::redis::cmd("GET")
+        .arg(&key)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let mut state: Value = serde_json::from_str(&raw).unwrap();
+    state["created_at"] = json!(chrono::Utc::now().timestamp() - 301);
+    let _: () = deadpool_redis::redis::cmd("SET")
+        .arg(&key)
+        .arg(state.to_string())
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    gotrue_error(
+        exchange(&app, true, &code, &v).await,
+        422,
+        "flow_state_expired",
+    )
+    .await;
+    // Half a PKCE request, a short challenge, an unknown method: 400 validation_failed.
+    for pairs in [
+        vec![("code_challenge", s256(&v))],
+        vec![("code_challenge_method", "s256".to_string())],
+        vec![
+            ("code_challenge", "short".to_string()),
+            ("code_challenge_method", "s256".to_string()),
+        ],
+        vec![
+            ("code_challenge", s256(&v)),
+            ("code_challenge_method", "md5".to_string()),
+        ],
+    ] {
+        let mut q = vec![("provider", "google"), ("redirect_to", REDIRECT_TO)];
+        q.extend(pairs.iter().map(|(k, v)| (*k, v.as_str())));
+        problem(authorize_query(&app, &q).await, 400, "validation_failed").await;
+    }
+}
+
+/// Runs a client's PKCE script (tests/clients/{py,js}/pkce.*) against `base`, playing the
+/// browser for every `AUTHORIZE <url>` it prints; its stdout.
+async fn pkce_client(
+    exe: std::path::PathBuf,
+    script: std::path::PathBuf,
+    base: &str,
+    fake: &Fake,
+    sub: &str,
+    email: &str,
+) -> String {
+    use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
+    let mut child = tokio::process::Command::new(exe)
+        .arg(script)
+        .arg(format!("{base}/api/auth"))
+        .arg(REDIRECT_TO)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let mut out = String::new();
+    while let Ok(Some(line)) =
+        tokio::time::timeout(std::time::Duration::from_secs(60), lines.next_line())
+            .await
+            .expect("the client script answers within 60 s")
+    {
+        out.push_str(&line);
+        out.push('\n');
+        if let Some(url) = line.strip_prefix("AUTHORIZE ") {
+            let code = browser_pkce(&browser, base, fake, url, sub, email).await;
+            stdin
+                .write_all(format!("{code}\n").as_bytes())
+                .await
+                .unwrap();
+            stdin.flush().await.unwrap();
+        }
+    }
+    let done = child.wait_with_output().await.unwrap();
+    assert!(
+        done.status.success(),
+        "the client failed:\n{out}\n{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    assert_eq!(out.lines().last(), Some("ALL OK"), "{out}");
+    out
+}
+
+#[tokio::test]
+async fn the_official_clients_exchange_a_pkce_code_through_the_gateway() {
+    let fake = Fake::start().await;
+    let app = spawn_sso(&fake).await;
+    let gw = testkit::Gateway::start(&[("auth", &app.address)]).await;
+    let other = crate::helpers::other_service(&app).await;
+    let manifest = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let email = unique_email();
+    let out = pkce_client(
+        crate::clients::python(),
+        manifest.join("tests/clients/py/pkce.py"),
+        &gw.address,
+        &fake,
+        "2233445566",
+        &email,
+    )
+    .await;
+    for s in ["wrong_verifier", "exchange", "reused_code"] {
+        assert!(out.contains(&format!("STEP {s} ")), "{s} missing:\n{out}");
+    }
+    assert!(
+        out.contains(r#"STEP wrong_verifier {"code": "bad_code_verifier", "status": 400}"#),
+        "{out}"
+    );
+    assert!(
+        out.contains(r#"STEP reused_code {"code": "flow_state_not_found", "status": 404}"#),
+        "{out}"
+    );
+    let token = out
+        .lines()
+        .find_map(|l| l.strip_prefix("ACCESS_TOKEN "))
+        .unwrap();
+    assert_eq!(
+        crate::helpers::other_service_status(&other, token).await,
+        200
+    );
+    // The JS client, the same Google account: the same user.
+    let out = pkce_client(
+        std::path::PathBuf::from("node"),
+        crate::clients::node_modules().join("pkce.mjs"),
+        &gw.address,
+        &fake,
+        "2233445566",
+        &email,
+    )
+    .await;
+    assert!(out.contains("STEP exchange "), "{out}");
+    assert_eq!(
+        count(
+            &app,
+            &format!("SELECT count(*) AS n FROM auth.users WHERE email = '{email}'")
+        )
+        .await,
+        1
+    );
+    assert!(
+        gw.access_log()
+            .contains("POST /api/auth/token?grant_type=pkce")
+    );
+}

@@ -16,6 +16,10 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use servicekit::ApiError;
 
+/// `{}`: GoTrue's answer to `/recover`, `/resend` and `/reauthenticate`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Empty {}
+
 /// The header both official clients send; echoed on GoTrue errors.
 pub const API_VERSION_HEADER: &str = "X-Supabase-Api-Version";
 pub const API_VERSION: &str = "2024-01-01";
@@ -68,6 +72,7 @@ fn translate(e: &ApiError) -> (u16, &'static str) {
         "invalid_challenge" => (422, "mfa_challenge_expired"),
         "too_many_factors" => (422, "too_many_enrolled_mfa_factors"),
         "missing_token" => (401, "no_authorization"),
+        "invalid_or_expired_token" => (403, "otp_expired"),
         "invalid_token" | "token_expired" => (403, "bad_jwt"),
         _ => (e.status(), code),
     }
