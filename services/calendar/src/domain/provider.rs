@@ -138,7 +138,7 @@ pub struct Candidate {
 /// The least-loaded rule: fewest appointments on that local date, then the provider added
 /// first, then the smaller id (deterministic, so concurrent requests agree on the order).
 pub fn least_loaded(mut candidates: Vec<Candidate>) -> Vec<Candidate> {
-    candidates.sort_by(|a, b| (a.load, a.created_at, a.id).cmp(&(b.load, b.created_at, b.id)));
+    candidates.sort_by_key(|a| (a.load, a.created_at, a.id));
     candidates
 }
 

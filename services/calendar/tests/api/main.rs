@@ -13,6 +13,7 @@ mod internal;
 mod internal_clinic;
 mod isolation;
 mod jwt;
+mod migration;
 mod providers;
 mod services;
 mod settings;
