@@ -927,3 +927,70 @@ async fn put_settings(app: &App, token: &str, body: Value) {
 fn urlencode(s: &str) -> String {
     s.replace('+', "%2B").replace(':', "%3A")
 }
+
+#[tokio::test]
+async fn a_hold_takes_a_provider_and_the_booking_that_converts_it_keeps_that_provider() {
+    let app = spawn().await;
+    let admin = caller(&app, Role::Admin);
+    open_every_day(&app, &admin.token, "UTC", "08:00", "18:00").await;
+    let s = service(&app, &admin.token, "Cleaning", 30, 0, 0).await;
+    retire_default(&app, &admin.token).await;
+    let one = provider(&app, &admin.token, json!({"name": "Dr. One"})).await;
+    let two = provider(&app, &admin.token, json!({"name": "Dr. Two"})).await;
+    let hold = |body: Value| {
+        let app = &app;
+        async move {
+            app.client
+                .post(app.url(&format!("{}/holds", ibase(admin.org))))
+                .bearer_auth(app.auth.service_token("voice-webhook"))
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let start = at(3, 9, 0);
+    // Two holds at one time: one per provider, the third finds both held.
+    let r = hold(json!({"service_id": s, "starts_at": start})).await;
+    assert_eq!(r.status(), 201);
+    let h1: Value = r.json().await.unwrap();
+    assert_eq!(
+        h1["provider_id"],
+        one.as_str(),
+        "least loaded, then added first"
+    );
+    let r = hold(json!({"service_id": s, "starts_at": start})).await;
+    assert_eq!(r.status(), 201);
+    let h2: Value = r.json().await.unwrap();
+    assert_eq!(h2["provider_name"], "Dr. Two");
+    let r = hold(json!({"service_id": s, "starts_at": start})).await;
+    assert_eq!(problem(r, 409).await["code"], "slot_unavailable");
+    // Booking with the second hold and no provider named converts it: Dr. Two.
+    let r = ibook(
+        &app,
+        admin.org,
+        json!({"service_id": s, "starts_at": start, "hold_id": h2["hold_id"]}),
+    )
+    .await;
+    assert_eq!(r.status(), 201);
+    let booked: Value = r.json().await.unwrap();
+    assert_eq!(booked["id"], h2["hold_id"]);
+    assert_eq!(booked["provider_id"], two.as_str());
+    // A hold named for another provider than the one asked for is not converted: Dr. Two is
+    // taken, so the booking is refused and the first hold stays Dr. One's.
+    let r = ibook(
+        &app,
+        admin.org,
+        json!({"service_id": s, "provider_id": two, "starts_at": start, "hold_id": h1["hold_id"]}),
+    )
+    .await;
+    assert_eq!(problem(r, 409).await["code"], "appointment_overlap");
+    let r = ibook(
+        &app,
+        admin.org,
+        json!({"service_id": s, "provider_id": one, "starts_at": start, "hold_id": h1["hold_id"]}),
+    )
+    .await;
+    assert_eq!(r.status(), 201);
+    assert_eq!(r.json::<Value>().await.unwrap()["id"], h1["hold_id"]);
+}
