@@ -225,6 +225,12 @@ pub struct AppointmentDetails {
     /// than the one you stored (`crate::ordering::should_apply`). 0 = sent before versions existed.
     #[serde(default)]
     pub version: i64,
+    /// Who (or which room) the appointment is with (issue 15). Absent in events sent before
+    /// providers existed; such an appointment is with the clinic's default provider.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_id: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_name: Option<String>,
 }
 
 fn example_details() -> AppointmentDetails {
@@ -240,6 +246,8 @@ fn example_details() -> AppointmentDetails {
         source: BookingSource::Voice,
         call_id: Some(id(2)),
         version: 1,
+        provider_id: Some(id(7)),
+        provider_name: Some("Dr. Anika Patel".into()),
     }
 }
 

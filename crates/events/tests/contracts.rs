@@ -173,3 +173,20 @@ fn appointment_events_carry_a_version_and_older_messages_still_decode() {
     assert_eq!(old.appointment.version, 0);
     assert!(!should_apply(Some(1), old.appointment.version));
 }
+
+#[test]
+fn appointment_events_carry_the_provider_and_older_messages_still_decode() {
+    let mut v = serde_json::to_value(AppointmentBookedV1::example()).unwrap();
+    assert_eq!(v["provider_name"], "Dr. Anika Patel");
+    assert!(v["provider_id"].is_string());
+    // A message enqueued before providers existed has neither field.
+    let o = v.as_object_mut().unwrap();
+    o.remove("provider_id");
+    o.remove("provider_name");
+    let old: AppointmentBookedV1 = serde_json::from_value(v.clone()).unwrap();
+    assert_eq!(old.appointment.provider_id, None);
+    assert_eq!(old.appointment.provider_name, None);
+    // … and re-encodes without them (no `null`s for consumers that do not know the fields).
+    let again = serde_json::to_value(&old).unwrap();
+    assert!(again.get("provider_id").is_none());
+}

@@ -64,6 +64,8 @@ fn booked(org: OrgId, phone: String, start: chrono::DateTime<Utc>) -> Envelope {
         source: BookingSource::Voice,
         call_id: None,
         version: 1,
+        provider_id: None,
+        provider_name: None,
     };
     Envelope::new(org.as_uuid(), &AppointmentBookedV1 { appointment: d }, None).unwrap()
 }

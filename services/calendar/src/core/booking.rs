@@ -4,24 +4,28 @@
 
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
+use diesel_async::AsyncPgConnection;
 use serde::Serialize;
 use servicekit::db::PoolUnavailable;
 use tenancy::{Db, OrgId};
 use uuid::Uuid;
 
 use crate::core::availability::{
-    AvailabilityError, active_service, buffers, check_active, next_slots_in_tx, not_offered,
+    AvailabilityError, active_service, buffers, check_active, eligible, next_slots_in_tx,
+    not_offered, offered_by,
 };
 use crate::core::settings::effective_settings;
 use crate::domain::appointment::{
     AppointmentStatus, IdempotencyKey, Refusal, Step, Transition, fingerprint,
 };
 use crate::domain::availability::{Interval, NotOffered, Slot};
+use crate::domain::provider::{Candidate, least_loaded};
 use crate::domain::settings::ClinicSettings;
 use crate::events::publish;
 use crate::store::appointments::{self as appts, AppointmentRow, ListAppointments, NewAppointment};
 use crate::store::google as gstore;
-use crate::store::services::find_service;
+use crate::store::providers::{self as pstore, ProviderRow};
+use crate::store::services::{ServiceRow, find_service};
 use crate::store::settings as sstore;
 
 /// The next open slots offered when a time is refused, in the clinic's zone.
@@ -83,6 +87,8 @@ impl From<Refusal> for BookingError {
 enum Attempt {
     Refused(BookingError),
     Overlap,
+    /// Every provider that could take the time is busy (by a read, before any insert).
+    AllTaken,
     KeyRace,
 }
 
@@ -120,6 +126,10 @@ pub enum Booked {
 #[derive(Debug, Clone, Serialize)]
 pub struct BookRequest {
     pub service_id: Uuid,
+    /// `None`: the least-loaded free provider. Left out of the fingerprint when absent, so a
+    /// request replayed from before providers existed still matches.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider_id: Option<Uuid>,
     pub starts_at: DateTime<Utc>,
     pub contact_name: Option<String>,
     pub contact_phone: Option<String>,
@@ -144,17 +154,21 @@ fn not_in_past(starts_at: DateTime<Utc>) -> Result<(), BookingError> {
     Ok(())
 }
 
-/// The next three open slots after `after` (none, in UTC, when they cannot be read).
+/// The next three open slots after `after` (none, in UTC, when they cannot be read), with
+/// `provider` only when one was asked for.
 async fn alternatives(
     db: &Db,
     org: OrgId,
     service_id: Uuid,
+    provider: Option<Uuid>,
     after: DateTime<Utc>,
     except: Option<Uuid>,
 ) -> Alternatives {
     let found = db
         .tenant_tx(org, |tx| {
-            Box::pin(async move { next_slots_in_tx(tx, org, service_id, after, 3, except).await })
+            Box::pin(async move {
+                next_slots_in_tx(tx, org, service_id, provider, after, 3, except).await
+            })
         })
         .await;
     match found {
@@ -169,67 +183,167 @@ async fn alternatives(
     }
 }
 
+/// The providers that may take `service` at `starts_at`: the one asked for, or every active
+/// provider that provides it; when the schedule is enforced, only those whose hours offer the
+/// start.
+async fn offering(
+    tx: &AsyncPgConnection,
+    org: OrgId,
+    settings: &ClinicSettings,
+    service: &ServiceRow,
+    requested: Option<Uuid>,
+    starts_at: DateTime<Utc>,
+    enforce_schedule: bool,
+) -> Result<Vec<ProviderRow>, BookingError> {
+    let all = pstore::all_providers(tx, org).await?;
+    let eligible = eligible(all, service.id, requested)?;
+    if eligible.is_empty() {
+        return Err(AvailabilityError::NoProvider.into());
+    }
+    if !enforce_schedule {
+        return Ok(eligible);
+    }
+    offered_by(settings, service, eligible, starts_at).map_err(BookingError::NotOffered)
+}
+
+/// The provider a booking goes to. Asked for: that one (the constraint decides). Else the
+/// least-loaded rule among those free for `block` by a read (ADR 0021): fewest appointments on
+/// that local date, then the provider added first, then the smaller id. `None`: every one is
+/// busy.
+async fn choose(
+    tx: &AsyncPgConnection,
+    org: OrgId,
+    tz: Tz,
+    offering: Vec<ProviderRow>,
+    requested: Option<Uuid>,
+    starts_at: DateTime<Utc>,
+    block: Interval,
+) -> diesel::QueryResult<Option<ProviderRow>> {
+    if requested.is_some() {
+        return Ok(offering.into_iter().next());
+    }
+    let day = starts_at.with_timezone(&tz).date_naive();
+    let schedule = crate::domain::availability::Schedule {
+        tz,
+        weekly: Default::default(),
+        overrides: Default::default(),
+    };
+    let (day_start, day_end) = (
+        schedule.start_of_day(day),
+        schedule.start_of_day(day.succ_opt().unwrap_or(day)),
+    );
+    let (busy, loads) = futures_util::try_join!(
+        appts::blocks_between(tx, org, block.start, block.end, None),
+        pstore::load_between(tx, org, day_start, day_end),
+    )?;
+    let candidates = offering
+        .iter()
+        .filter(|p| !busy.iter().any(|(b, _)| *b == p.id))
+        .map(|p| Candidate {
+            id: p.id,
+            load: loads
+                .iter()
+                .find(|(id, _)| *id == p.id)
+                .map(|(_, n)| *n)
+                .unwrap_or(0),
+            created_at: p.created_at,
+        })
+        .collect();
+    let first = least_loaded(candidates).into_iter().next();
+    Ok(first.and_then(|c| offering.into_iter().find(|p| p.id == c.id)))
+}
+
 /// Holds a slot for the clinic's hold time; the hold blocks the slot in the same constraint.
 pub async fn hold(
     db: &Db,
     org: OrgId,
     service_id: Uuid,
+    provider: Option<Uuid>,
     starts_at: DateTime<Utc>,
     contact_phone: Option<String>,
 ) -> Result<AppointmentRow, BookingError> {
     not_in_past(starts_at)?;
-    let r = db
-        .tenant_tx(org, |tx| {
-            Box::pin(async move {
-                let service = active_service(tx, org, service_id).await?;
-                let settings = effective_settings(tx, org).await?;
-                if let Some(why) = not_offered(&settings, &service, starts_at) {
-                    return Err(BookingError::NotOffered(why).into());
-                }
-                let ends_at = starts_at + Duration::minutes(i64::from(service.duration_minutes));
-                let (before, after) = buffers(&settings, &service);
-                let block = block_of(starts_at, ends_at, before, after);
-                appts::expire_stale_holds(tx, org, block).await?;
-                let new = NewAppointment {
-                    service_id,
-                    service_name: service.name.clone(),
-                    starts_at,
-                    ends_at,
-                    block_start: block.start,
-                    block_end: block.end,
-                    buffer_before_minutes: before,
-                    buffer_after_minutes: after,
-                    status: AppointmentStatus::Held,
-                    hold_expires_at: Some(
-                        Utc::now() + Duration::minutes(i64::from(settings.hold_minutes)),
-                    ),
-                    source: "voice".into(),
-                    contact_name: None,
-                    contact_phone,
-                    contact_email: None,
-                    call_id: None,
-                    notes: None,
-                    idempotency_key: None,
-                    request_hash: None,
-                };
-                appts::insert_appointment(tx, org, &new).await.map_err(|e| {
-                    if appts::is_overlap(&e) {
-                        Attempt::Overlap
-                    } else {
-                        e.into()
-                    }
+    let mut tries = 0;
+    loop {
+        let phone = contact_phone.clone();
+        let r = db
+            .tenant_tx(org, |tx| {
+                Box::pin(async move {
+                    let service = active_service(tx, org, service_id).await?;
+                    let settings = effective_settings(tx, org).await?;
+                    let ends_at =
+                        starts_at + Duration::minutes(i64::from(service.duration_minutes));
+                    let (before, after) = buffers(&settings, &service);
+                    let block = block_of(starts_at, ends_at, before, after);
+                    let offering =
+                        offering(tx, org, &settings, &service, provider, starts_at, true).await?;
+                    appts::expire_stale_holds(tx, org, block).await?;
+                    let Some(chosen) = choose(
+                        tx,
+                        org,
+                        settings.timezone,
+                        offering,
+                        provider,
+                        starts_at,
+                        block,
+                    )
+                    .await?
+                    else {
+                        return Err(Attempt::AllTaken);
+                    };
+                    let new = NewAppointment {
+                        service_id,
+                        service_name: service.name.clone(),
+                        starts_at,
+                        ends_at,
+                        block_start: block.start,
+                        block_end: block.end,
+                        buffer_before_minutes: before,
+                        buffer_after_minutes: after,
+                        status: AppointmentStatus::Held,
+                        hold_expires_at: Some(
+                            Utc::now() + Duration::minutes(i64::from(settings.hold_minutes)),
+                        ),
+                        source: "voice".into(),
+                        contact_name: None,
+                        contact_phone: phone,
+                        contact_email: None,
+                        call_id: None,
+                        notes: None,
+                        idempotency_key: None,
+                        request_hash: None,
+                        provider_id: chosen.id,
+                        provider_name: chosen.name.clone(),
+                    };
+                    appts::insert_appointment(tx, org, &new).await.map_err(|e| {
+                        if appts::is_overlap(&e) {
+                            Attempt::Overlap
+                        } else {
+                            e.into()
+                        }
+                    })
                 })
             })
-        })
-        .await;
-    match r {
-        Ok(row) => Ok(row),
-        Err(Attempt::Overlap | Attempt::KeyRace) => Err(BookingError::SlotUnavailable {
-            alternatives: alternatives(db, org, service_id, starts_at, None).await,
-        }),
-        Err(Attempt::Refused(e)) => Err(e),
+            .await;
+        match r {
+            Ok(row) => return Ok(row),
+            // Another request took the provider chosen for us: choose again (the read now sees
+            // its row), until every provider is taken.
+            Err(Attempt::Overlap) if provider.is_none() && tries < MAX_REASSIGN => tries += 1,
+            Err(Attempt::Overlap | Attempt::AllTaken | Attempt::KeyRace) => {
+                return Err(BookingError::SlotUnavailable {
+                    alternatives: alternatives(db, org, service_id, provider, starts_at, None)
+                        .await,
+                });
+            }
+            Err(Attempt::Refused(e)) => return Err(e),
+        }
     }
 }
+
+/// How many times a booking without a requested provider is reassigned after losing its
+/// provider to a concurrent booking (each retry sees the winner, so it ends when all are taken).
+const MAX_REASSIGN: usize = 16;
 
 /// The appointment an earlier request with `key` made, when its body was the same.
 async fn replay(
@@ -256,8 +370,125 @@ async fn replay(
     .await
 }
 
-/// Books `req` (idempotent on `key`). `enforce_schedule`: refuse a start the clinic's hours,
-/// notice, window or grid do not offer (the voice agent and API clients); staff may book outside.
+/// One booking transaction (see [`book`]).
+async fn book_once(
+    tx: &mut AsyncPgConnection,
+    org: OrgId,
+    req: BookRequest,
+    key: Option<String>,
+    hash: String,
+    enforce_schedule: bool,
+) -> Result<Booked, Attempt> {
+    // The replay lookup, the service and the settings: independent reads, pipelined; a replay
+    // is answered from this same transaction.
+    let c: &AsyncPgConnection = tx;
+    let key_ref = key.as_deref();
+    let (existing, service, stored) = futures_util::try_join!(
+        async move {
+            match key_ref {
+                Some(k) => appts::find_by_idempotency_key(c, org, k).await,
+                None => Ok(None),
+            }
+        },
+        find_service(c, org, req.service_id),
+        sstore::find_settings(c, org),
+    )?;
+    let settings = stored.unwrap_or_else(|| ClinicSettings::defaults(chrono_tz::UTC));
+    if let Some(row) = existing {
+        if row.request_hash.as_deref() != Some(hash.as_str()) {
+            return Err(BookingError::IdempotencyConflict.into());
+        }
+        return Ok(Booked::Replayed(Zoned {
+            appointment: row,
+            timezone: settings.timezone,
+        }));
+    }
+    not_in_past(req.starts_at)?;
+    let service = check_active(service)?;
+    let offering = offering(
+        tx,
+        org,
+        &settings,
+        &service,
+        req.provider_id,
+        req.starts_at,
+        enforce_schedule,
+    )
+    .await?;
+    let ends_at = req.starts_at + Duration::minutes(i64::from(service.duration_minutes));
+    let (before, after) = buffers(&settings, &service);
+    let block = block_of(req.starts_at, ends_at, before, after);
+    appts::expire_stale_holds(tx, org, block).await?;
+    let mut new = NewAppointment {
+        service_id: req.service_id,
+        service_name: service.name.clone(),
+        starts_at: req.starts_at,
+        ends_at,
+        block_start: block.start,
+        block_end: block.end,
+        buffer_before_minutes: before,
+        buffer_after_minutes: after,
+        status: AppointmentStatus::Booked,
+        hold_expires_at: None,
+        source: req.source.clone(),
+        contact_name: req.contact_name.clone(),
+        contact_phone: req.contact_phone.clone(),
+        contact_email: req.contact_email.clone(),
+        call_id: req.call_id,
+        notes: req.notes.clone(),
+        idempotency_key: key,
+        request_hash: Some(hash),
+        // Set below, once chosen (a confirmed hold keeps its own).
+        provider_id: Uuid::nil(),
+        provider_name: String::new(),
+    };
+    let confirmed = match req.hold_id {
+        Some(h) => appts::confirm_hold(tx, org, h, req.provider_id, &new).await?,
+        None => None,
+    };
+    let row = match confirmed {
+        Some(row) => row,
+        None => {
+            let Some(chosen) = choose(
+                tx,
+                org,
+                settings.timezone,
+                offering,
+                req.provider_id,
+                req.starts_at,
+                block,
+            )
+            .await?
+            else {
+                return Err(Attempt::AllTaken);
+            };
+            new.provider_id = chosen.id;
+            new.provider_name = chosen.name;
+            appts::insert_appointment(tx, org, &new)
+                .await
+                .map_err(|e| {
+                    if appts::is_overlap(&e) {
+                        Attempt::Overlap
+                    } else if appts::is_key_race(&e) {
+                        Attempt::KeyRace
+                    } else {
+                        e.into()
+                    }
+                })?
+        }
+    };
+    bus::enqueue(tx, org, &publish::booked(&row, settings.timezone)).await?;
+    gstore::enqueue_sync_if_connected(tx, org, row.id).await?;
+    Ok(Booked::Created(Zoned {
+        appointment: row,
+        timezone: settings.timezone,
+    }))
+}
+
+/// Books `req` (idempotent on `key`). `enforce_schedule`: refuse a start the provider's hours,
+/// the notice, window or grid do not offer (the voice agent and API clients); staff may book
+/// outside. Without `req.provider_id` the booking goes to the least-loaded free provider, and
+/// is reassigned when a concurrent booking takes that one first.
 pub async fn book(
     db: &Db,
     org: OrgId,
@@ -268,109 +499,35 @@ pub async fn book(
     let body = serde_json::to_vec(&req).map_err(|e| BookingError::Internal(e.into()))?;
     let hash = fingerprint(&body);
     let key = key.map(IdempotencyKey::into_string);
-    let (service_id, starts_at) = (req.service_id, req.starts_at);
-    let r = {
-        let (key, hash) = (key.clone(), hash.clone());
-        db.tenant_tx::<_, Attempt, _>(org, |tx| {
-            Box::pin(async move {
-                // The replay lookup, the service and the settings: independent reads, pipelined;
-                // a replay is answered from this same transaction.
-                let c: &diesel_async::AsyncPgConnection = tx;
-                let key_ref = key.as_deref();
-                let (existing, service, stored) = futures_util::try_join!(
-                    async move {
-                        match key_ref {
-                            Some(k) => appts::find_by_idempotency_key(c, org, k).await,
-                            None => Ok(None),
-                        }
-                    },
-                    find_service(c, org, req.service_id),
-                    sstore::find_settings(c, org),
-                )?;
-                let settings = stored.unwrap_or_else(|| ClinicSettings::defaults(chrono_tz::UTC));
-                if let Some(row) = existing {
-                    if row.request_hash.as_deref() != Some(hash.as_str()) {
-                        return Err(BookingError::IdempotencyConflict.into());
-                    }
-                    return Ok(Booked::Replayed(Zoned {
-                        appointment: row,
-                        timezone: settings.timezone,
-                    }));
-                }
-                not_in_past(req.starts_at)?;
-                let service = check_active(service)?;
-                if enforce_schedule
-                    && let Some(why) = not_offered(&settings, &service, req.starts_at)
-                {
-                    return Err(BookingError::NotOffered(why).into());
-                }
-                let ends_at =
-                    req.starts_at + Duration::minutes(i64::from(service.duration_minutes));
-                let (before, after) = buffers(&settings, &service);
-                let block = block_of(req.starts_at, ends_at, before, after);
-                appts::expire_stale_holds(tx, org, block).await?;
-                let new = NewAppointment {
-                    service_id: req.service_id,
-                    service_name: service.name.clone(),
-                    starts_at: req.starts_at,
-                    ends_at,
-                    block_start: block.start,
-                    block_end: block.end,
-                    buffer_before_minutes: before,
-                    buffer_after_minutes: after,
-                    status: AppointmentStatus::Booked,
-                    hold_expires_at: None,
-                    source: req.source.clone(),
-                    contact_name: req.contact_name.clone(),
-                    contact_phone: req.contact_phone.clone(),
-                    contact_email: req.contact_email.clone(),
-                    call_id: req.call_id,
-                    notes: req.notes.clone(),
-                    idempotency_key: key,
-                    request_hash: Some(hash),
-                };
-                let confirmed = match req.hold_id {
-                    Some(h) => appts::confirm_hold(tx, org, h, &new).await?,
-                    None => None,
-                };
-                let row = match confirmed {
-                    Some(row) => row,
-                    None => appts::insert_appointment(tx, org, &new)
-                        .await
-                        .map_err(|e| {
-                            if appts::is_overlap(&e) {
-                                Attempt::Overlap
-                            } else if appts::is_key_race(&e) {
-                                Attempt::KeyRace
-                            } else {
-                                e.into()
-                            }
-                        })?,
-                };
-                bus::enqueue(tx, org, &publish::booked(&row, settings.timezone)).await?;
-                gstore::enqueue_sync_if_connected(tx, org, row.id).await?;
-                Ok(Booked::Created(Zoned {
-                    appointment: row,
-                    timezone: settings.timezone,
-                }))
+    let (service_id, starts_at, provider) = (req.service_id, req.starts_at, req.provider_id);
+    let mut tries = 0;
+    let r = loop {
+        let (req, key, hash) = (req.clone(), key.clone(), hash.clone());
+        let r = db
+            .tenant_tx::<_, Attempt, _>(org, |tx| {
+                Box::pin(book_once(tx, org, req, key, hash, enforce_schedule))
             })
-        })
-        .await
+            .await;
+        match r {
+            Err(Attempt::Overlap) if provider.is_none() && tries < MAX_REASSIGN => tries += 1,
+            other => break other,
+        }
     };
     match r {
         Ok(b) => Ok(b),
         // A concurrent request with the same key may have committed first, and its row overlaps
         // ours: the exclusion constraint is checked before the key's unique index, so a lost key
         // race usually arrives as an overlap. Answer what that request made when it was this one.
-        Err(Attempt::Overlap) => match &key {
+        Err(Attempt::Overlap | Attempt::AllTaken) => match &key {
             Some(k) => match replay(db, org, k.clone(), hash).await? {
                 Some(z) => Ok(Booked::Replayed(z)),
                 None => Err(BookingError::Overlap {
-                    alternatives: alternatives(db, org, service_id, starts_at, None).await,
+                    alternatives: alternatives(db, org, service_id, provider, starts_at, None)
+                        .await,
                 }),
             },
             None => Err(BookingError::Overlap {
-                alternatives: alternatives(db, org, service_id, starts_at, None).await,
+                alternatives: alternatives(db, org, service_id, provider, starts_at, None).await,
             }),
         },
         // A concurrent request with the same key committed first: answer what it made.
@@ -387,7 +544,8 @@ pub async fn book(
     }
 }
 
-/// Moves a booked appointment to `starts_at` in place (same id, same Google event).
+/// Moves a booked appointment to `starts_at` in place (same id, same Google event, same
+/// provider: the provider's hours decide what is offered).
 pub async fn reschedule(
     db: &Db,
     org: OrgId,
@@ -412,7 +570,11 @@ pub async fn reschedule(
                 }
                 if enforce_schedule {
                     let service = active_service(tx, org, old.service_id).await?;
-                    if let Some(why) = not_offered(&settings, &service, starts_at) {
+                    let hours = pstore::find_provider(tx, org, old.provider_id)
+                        .await?
+                        .map(|p| p.hours())
+                        .unwrap_or_default();
+                    if let Some(why) = not_offered(&settings, &service, &hours, starts_at) {
                         return Err(BookingError::NotOffered(why).into());
                     }
                 }
@@ -446,22 +608,31 @@ pub async fn reschedule(
         .await;
     match r {
         Ok(v) => Ok(v),
-        Err(Attempt::Overlap | Attempt::KeyRace) => {
-            // The service is needed for alternatives; read it outside the failed transaction.
-            let service_id = db
+        Err(Attempt::Overlap | Attempt::AllTaken | Attempt::KeyRace) => {
+            // The service and provider are needed for alternatives; read them outside the
+            // failed transaction.
+            let (service_id, provider_id) = db
                 .tenant_tx(org, |tx| {
                     Box::pin(async move {
                         Ok::<_, BookingError>(
                             appts::find_appointment(tx, org, id)
                                 .await?
-                                .map(|a| a.service_id),
+                                .map(|a| (a.service_id, a.provider_id)),
                         )
                     })
                 })
                 .await?
                 .ok_or(BookingError::NotFound)?;
             Err(BookingError::MoveOverlap {
-                alternatives: alternatives(db, org, service_id, starts_at, Some(id)).await,
+                alternatives: alternatives(
+                    db,
+                    org,
+                    service_id,
+                    Some(provider_id),
+                    starts_at,
+                    Some(id),
+                )
+                .await,
             })
         }
         Err(Attempt::Refused(e)) => Err(e),

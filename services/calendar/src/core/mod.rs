@@ -5,4 +5,5 @@ pub mod availability;
 pub mod booking;
 pub mod catalog;
 pub mod google_connection;
+pub mod providers;
 pub mod settings;

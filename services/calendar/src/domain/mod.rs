@@ -5,5 +5,6 @@ pub mod appointment;
 pub mod availability;
 pub mod contact;
 pub mod invalid;
+pub mod provider;
 pub mod service;
 pub mod settings;

@@ -142,7 +142,7 @@ pub struct SettingsDoc {
     pub date_overrides: Vec<DateOverride>,
 }
 
-fn hhmm(m: u16) -> String {
+pub(crate) fn hhmm(m: u16) -> String {
     format!("{:02}:{:02}", m / 60, m % 60)
 }
 
@@ -165,7 +165,7 @@ fn parse_hhmm(s: &str, is_end: bool) -> Option<u16> {
     Some(h * 60 + m)
 }
 
-fn ranges(field: &str, raw: &[TimeRange]) -> Result<Vec<MinuteRange>, InvalidField> {
+pub(crate) fn ranges(field: &str, raw: &[TimeRange]) -> Result<Vec<MinuteRange>, InvalidField> {
     let bad = |d: String| InvalidField::new(field, d);
     if raw.len() > 12 {
         return Err(bad(format!("{field}: at most 12 ranges a day")));
@@ -208,6 +208,83 @@ pub fn parse_timezone(field: &str, raw: &str) -> Result<Tz, InvalidField> {
     })
 }
 
+/// `monday` … `sunday` → ranges (a missing day is closed), validated.
+pub fn parse_weekly(
+    raw: &BTreeMap<String, Vec<TimeRange>>,
+) -> Result<[Vec<MinuteRange>; 7], InvalidField> {
+    let mut weekly: [Vec<MinuteRange>; 7] = Default::default();
+    for (day, r) in raw {
+        let i = WEEKDAYS.iter().position(|d| d == day).ok_or_else(|| {
+            InvalidField::new(
+                "weekly_hours",
+                format!("weekly_hours: {day:?} is not a weekday name (monday … sunday)"),
+            )
+        })?;
+        if let Some(slot) = weekly.get_mut(i) {
+            *slot = ranges(&format!("weekly_hours.{day}"), r)?;
+        }
+    }
+    Ok(weekly)
+}
+
+/// Date overrides (at most 400, each date once), validated.
+pub fn parse_overrides(
+    raw: &[DateOverride],
+) -> Result<BTreeMap<NaiveDate, Vec<MinuteRange>>, InvalidField> {
+    if raw.len() > 400 {
+        return Err(InvalidField::new(
+            "date_overrides",
+            "at most 400 date overrides",
+        ));
+    }
+    let mut overrides = BTreeMap::new();
+    for o in raw {
+        let date = NaiveDate::parse_from_str(&o.date, "%Y-%m-%d").map_err(|_| {
+            InvalidField::new(
+                "date_overrides",
+                format!("date_overrides: {:?} is not a YYYY-MM-DD date", o.date),
+            )
+        })?;
+        let r = ranges("date_overrides", &o.hours)?;
+        if overrides.insert(date, r).is_some() {
+            return Err(InvalidField::new(
+                "date_overrides",
+                format!("date_overrides: {} appears twice", o.date),
+            ));
+        }
+    }
+    Ok(overrides)
+}
+
+/// Ranges as the API shows them.
+pub fn doc_ranges(v: &[MinuteRange]) -> Vec<TimeRange> {
+    v.iter()
+        .map(|r| TimeRange {
+            start: hhmm(r.start),
+            end: hhmm(r.end),
+        })
+        .collect()
+}
+
+/// Weekly hours as the API shows them (every weekday, closed ones empty).
+pub fn doc_weekly(weekly: &[Vec<MinuteRange>; 7]) -> BTreeMap<String, Vec<TimeRange>> {
+    WEEKDAYS
+        .iter()
+        .zip(weekly.iter())
+        .map(|(d, v)| (d.to_string(), doc_ranges(v)))
+        .collect()
+}
+
+/// Date overrides as the API shows them.
+pub fn doc_overrides(o: &BTreeMap<NaiveDate, Vec<MinuteRange>>) -> Vec<DateOverride> {
+    o.iter()
+        .map(|(d, r)| DateOverride {
+            date: d.format("%Y-%m-%d").to_string(),
+            hours: doc_ranges(r),
+        })
+        .collect()
+}
+
 impl SettingsDoc {
     pub fn validate(&self) -> Result<ClinicSettings, InvalidField> {
         let timezone = parse_timezone("timezone", &self.timezone)?;
@@ -215,38 +292,8 @@ impl SettingsDoc {
             .slot_interval_minutes
             .map(|v| in_range("slot_interval_minutes", v, 5, 1440))
             .transpose()?;
-        let mut weekly: [Vec<MinuteRange>; 7] = Default::default();
-        for (day, raw) in &self.weekly_hours {
-            let i = WEEKDAYS.iter().position(|d| d == day).ok_or_else(|| {
-                InvalidField::new(
-                    "weekly_hours",
-                    format!("weekly_hours: {day:?} is not a weekday name (monday … sunday)"),
-                )
-            })?;
-            weekly[i] = ranges(&format!("weekly_hours.{day}"), raw)?;
-        }
-        if self.date_overrides.len() > 400 {
-            return Err(InvalidField::new(
-                "date_overrides",
-                "at most 400 date overrides",
-            ));
-        }
-        let mut overrides = BTreeMap::new();
-        for o in &self.date_overrides {
-            let date = NaiveDate::parse_from_str(&o.date, "%Y-%m-%d").map_err(|_| {
-                InvalidField::new(
-                    "date_overrides",
-                    format!("date_overrides: {:?} is not a YYYY-MM-DD date", o.date),
-                )
-            })?;
-            let r = ranges("date_overrides", &o.hours)?;
-            if overrides.insert(date, r).is_some() {
-                return Err(InvalidField::new(
-                    "date_overrides",
-                    format!("date_overrides: {} appears twice", o.date),
-                ));
-            }
-        }
+        let weekly = parse_weekly(&self.weekly_hours)?;
+        let overrides = parse_overrides(&self.date_overrides)?;
         Ok(ClinicSettings {
             timezone,
             slot_interval_minutes,

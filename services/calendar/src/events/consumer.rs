@@ -1,5 +1,5 @@
-//! What calendar consumes: `org.created.v1` seeds the clinic's defaults (settings, hours and the
-//! seven services) exactly once per org; `org.deleted.v1` purges the org's data;
+//! What calendar consumes: `org.created.v1` seeds the clinic's defaults (settings, hours, the
+//! seven services and the default provider) exactly once per org; `org.deleted.v1` purges the org's data;
 //! `appointment.reply_confirmed.v1` (a patient replied C) confirms a booked appointment.
 
 use bus::{Consumer, HandlerError};
@@ -25,6 +25,8 @@ pub fn consumer(bus: &bus::Bus, db: Db) -> Consumer {
                     .await?
                 {
                     store::services::insert_missing_services(tx, org, &default_services()).await?;
+                    // One default provider: the clinic books as one grid until it adds providers.
+                    store::providers::insert_default_provider(tx, org).await?;
                     tracing::info!(org = %org, "seeded calendar defaults");
                 }
                 Ok::<(), HandlerError>(())

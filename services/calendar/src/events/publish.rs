@@ -28,6 +28,8 @@ fn details(r: &AppointmentRow, tz: Tz) -> AppointmentDetails {
         },
         call_id: r.call_id,
         version: r.version,
+        provider_id: Some(r.provider_id),
+        provider_name: Some(r.provider_name.clone()),
     }
 }
 

@@ -21,6 +21,8 @@ use crate::store::appointments::ListAppointments;
 #[serde(deny_unknown_fields)]
 pub struct CreateAppointmentRequest {
     pub service_id: Uuid,
+    /// Omitted: the least-loaded free provider of the service (ADR 0021).
+    pub provider_id: Option<Uuid>,
     /// RFC 3339 instant with an offset.
     #[schema(value_type = String)]
     pub starts_at: DateTime<FixedOffset>,
@@ -67,6 +69,7 @@ pub struct ListAppointmentsQuery {
     /// `booked`, `confirmed`, `cancelled`, `completed` or `no_show`; comma-separated for several.
     pub status: Option<String>,
     pub service_id: Option<Uuid>,
+    pub provider_id: Option<Uuid>,
     /// E.164.
     pub phone: Option<String>,
     /// 1–200, default 50.
@@ -93,9 +96,9 @@ fn ok(z: Zoned) -> HttpResponse {
     params(("Idempotency-Key" = Option<String>, Header, description = "the same key and body return the same appointment")),
     security(("bearer" = [])),
     responses((status = 201, body = AppointmentView), (status = 200, description = "replay of the same key and body", body = AppointmentView),
-        (status = 404, description = "no such service"),
+        (status = 404, description = "no such service or provider"),
         (status = 409, description = "appointment_overlap, with `alternatives` (next open slots) and `timezone`"),
-        (status = 422, description = "invalid_field, invalid_header, idempotency_key_reused, starts_at_in_past, slot_not_offered or service_inactive")))]
+        (status = 422, description = "invalid_field, invalid_header, idempotency_key_reused, starts_at_in_past, slot_not_offered, service_inactive, provider_not_eligible or no_provider")))]
 #[tracing::instrument(skip_all, fields(org = %tenant.org_id()))]
 pub async fn create_appointment(
     st: web::Data<AppState>,
@@ -122,6 +125,7 @@ pub async fn create_appointment(
     let enforce = source != "dashboard";
     let r = BookRequest {
         service_id: b.service_id,
+        provider_id: b.provider_id,
         starts_at: b.starts_at.with_timezone(&Utc),
         contact_name: c.name,
         contact_phone: c.phone,
@@ -191,6 +195,7 @@ pub async fn list_appointments(
         to: q.to.map(|d| d.with_timezone(&Utc)),
         statuses,
         service_id: q.service_id,
+        provider_id: q.provider_id,
         phone: q.phone,
         after: page.after,
         limit: page.fetch_limit(),

@@ -17,6 +17,9 @@ use crate::state::AppState;
 #[into_params(parameter_in = Query)]
 pub struct AvailabilityQuery {
     pub service_id: Uuid,
+    /// Only this provider's slots; omitted: a slot is listed when any provider of the service
+    /// is free.
+    pub provider_id: Option<Uuid>,
     /// RFC 3339 instant with an offset.
     pub from: DateTime<FixedOffset>,
     /// RFC 3339; at most 62 days after `from`.
@@ -27,8 +30,8 @@ pub struct AvailabilityQuery {
 /// holds and Google busy time, within minimum notice and the booking window).
 #[utoipa::path(get, path = "/api/calendar/availability", tag = "availability", params(AvailabilityQuery),
     security(("bearer" = [])),
-    responses((status = 200, body = SlotsView), (status = 404, description = "no such service"),
-        (status = 422, description = "invalid_query (to not after from, or a range over 62 days) or service_inactive")))]
+    responses((status = 200, body = SlotsView), (status = 404, description = "no such service or provider"),
+        (status = 422, description = "invalid_query (to not after from, or a range over 62 days), service_inactive or provider_not_eligible")))]
 #[tracing::instrument(skip_all, fields(org = %tenant.org_id()))]
 pub async fn get_availability(
     st: web::Data<AppState>,
@@ -40,6 +43,7 @@ pub async fn get_availability(
         &st.db,
         tenant.org_id(),
         q.service_id,
+        q.provider_id,
         q.from.with_timezone(&Utc),
         q.to.with_timezone(&Utc),
     )

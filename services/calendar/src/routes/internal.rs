@@ -42,11 +42,50 @@ pub async fn services(
     }))
 }
 
+/// A provider as the voice agent needs it: the name it matches what the caller says against.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProviderBrief {
+    id: Uuid,
+    name: String,
+    /// null: every service.
+    service_ids: Option<Vec<Uuid>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProvidersAnswer {
+    items: Vec<ProviderBrief>,
+}
+
+/// Active providers (at most 200).
+#[utoipa::path(get, path = "/internal/v1/orgs/{org_id}/providers", tag = "internal",
+    params(("org_id" = Uuid, Path, description = "the org")), security(("service" = [])),
+    responses((status = 200, body = ProvidersAnswer)))]
+#[tracing::instrument(skip_all, fields(org = %org, caller = %caller.name))]
+pub async fn providers(
+    st: web::Data<AppState>,
+    caller: ServiceCaller,
+    org: web::Path<OrgId>,
+) -> Result<HttpResponse, ApiError> {
+    let rows = crate::core::providers::active(&st.db, org.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(ProvidersAnswer {
+        items: rows
+            .into_iter()
+            .map(|p| ProviderBrief {
+                service_ids: p.service_ids(),
+                id: p.id,
+                name: p.name,
+            })
+            .collect(),
+    }))
+}
+
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct AvailabilityQuery {
     pub service_id: Uuid,
+    /// Only this provider; omitted: any provider of the service.
+    pub provider_id: Option<Uuid>,
     pub from: DateTime<FixedOffset>,
     pub to: DateTime<FixedOffset>,
 }
@@ -54,8 +93,8 @@ pub struct AvailabilityQuery {
 /// Open slots of a service in a range (at most 62 days).
 #[utoipa::path(get, path = "/internal/v1/orgs/{org_id}/availability", tag = "internal",
     params(("org_id" = Uuid, Path, description = "the org"), AvailabilityQuery), security(("service" = [])),
-    responses((status = 200, body = SlotsView), (status = 404, description = "no such service"),
-        (status = 422, description = "invalid_query (the range) or service_inactive")))]
+    responses((status = 200, body = SlotsView), (status = 404, description = "no such service or provider"),
+        (status = 422, description = "invalid_query (the range), service_inactive, provider_not_eligible or no_provider")))]
 #[tracing::instrument(skip_all, fields(org = %org, caller = %caller.name))]
 pub async fn availability(
     st: web::Data<AppState>,
@@ -68,6 +107,7 @@ pub async fn availability(
         &st.db,
         org.into_inner(),
         q.service_id,
+        q.provider_id,
         q.from.with_timezone(&Utc),
         q.to.with_timezone(&Utc),
     )
@@ -80,6 +120,8 @@ pub async fn availability(
 #[into_params(parameter_in = Query)]
 pub struct NextSlotsQuery {
     pub service_id: Uuid,
+    /// Only this provider; omitted: any provider of the service.
+    pub provider_id: Option<Uuid>,
     /// Default: now.
     pub after: Option<DateTime<FixedOffset>>,
     /// 1–20, default 3.
@@ -89,8 +131,8 @@ pub struct NextSlotsQuery {
 /// The next open slots of a service, up to the end of the booking window.
 #[utoipa::path(get, path = "/internal/v1/orgs/{org_id}/next-slots", tag = "internal",
     params(("org_id" = Uuid, Path, description = "the org"), NextSlotsQuery), security(("service" = [])),
-    responses((status = 200, body = SlotsView), (status = 404, description = "no such service"),
-        (status = 422, description = "invalid_query (count) or service_inactive")))]
+    responses((status = 200, body = SlotsView), (status = 404, description = "no such service or provider"),
+        (status = 422, description = "invalid_query (count), service_inactive, provider_not_eligible or no_provider")))]
 #[tracing::instrument(skip_all, fields(org = %org, caller = %caller.name))]
 pub async fn next_slots(
     st: web::Data<AppState>,
@@ -111,8 +153,15 @@ pub async fn next_slots(
         .after
         .map(|a| a.with_timezone(&Utc))
         .unwrap_or_else(Utc::now);
-    let slots =
-        availability::next_slots(&st.db, org.into_inner(), q.service_id, after, count).await?;
+    let slots = availability::next_slots(
+        &st.db,
+        org.into_inner(),
+        q.service_id,
+        q.provider_id,
+        after,
+        count,
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(SlotsView::from(slots)))
 }
 
@@ -120,6 +169,8 @@ pub async fn next_slots(
 #[serde(deny_unknown_fields)]
 pub struct HoldRequest {
     pub service_id: Uuid,
+    /// Omitted: the least-loaded free provider.
+    pub provider_id: Option<Uuid>,
     pub starts_at: DateTime<FixedOffset>,
     pub contact_phone: Option<String>,
 }
@@ -127,6 +178,8 @@ pub struct HoldRequest {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct HoldView {
     hold_id: Uuid,
+    provider_id: Uuid,
+    provider_name: String,
     starts_at: DateTime<Utc>,
     ends_at: DateTime<Utc>,
     expires_at: DateTime<Utc>,
@@ -135,9 +188,9 @@ pub struct HoldView {
 /// Hold a slot for the clinic's hold time (book it with `hold_id`).
 #[utoipa::path(post, path = "/internal/v1/orgs/{org_id}/holds", tag = "internal", request_body = HoldRequest,
     params(("org_id" = Uuid, Path, description = "the org")), security(("service" = [])),
-    responses((status = 201, body = HoldView), (status = 404, description = "no such service"),
+    responses((status = 201, body = HoldView), (status = 404, description = "no such service or provider"),
         (status = 409, description = "slot_unavailable, with `alternatives` (next open slots) and `timezone`"),
-        (status = 422, description = "invalid_field, starts_at_in_past, slot_not_offered or service_inactive")))]
+        (status = 422, description = "invalid_field, starts_at_in_past, slot_not_offered, service_inactive, provider_not_eligible or no_provider")))]
 #[tracing::instrument(skip_all, fields(org = %org, caller = %caller.name))]
 pub async fn hold(
     st: web::Data<AppState>,
@@ -151,12 +204,15 @@ pub async fn hold(
         &st.db,
         org.into_inner(),
         b.service_id,
+        b.provider_id,
         b.starts_at.with_timezone(&Utc),
         c.phone,
     )
     .await?;
     Ok(HttpResponse::Created().json(HoldView {
         hold_id: row.id,
+        provider_id: row.provider_id,
+        provider_name: row.provider_name,
         starts_at: row.starts_at,
         ends_at: row.ends_at,
         expires_at: row.hold_expires_at.unwrap_or(row.ends_at),
@@ -167,6 +223,8 @@ pub async fn hold(
 #[serde(deny_unknown_fields)]
 pub struct BookBody {
     pub service_id: Uuid,
+    /// Omitted: the least-loaded free provider (ADR 0021).
+    pub provider_id: Option<Uuid>,
     pub starts_at: DateTime<FixedOffset>,
     pub contact_name: Option<String>,
     pub contact_phone: Option<String>,
@@ -184,9 +242,9 @@ pub struct BookBody {
         ("Idempotency-Key" = Option<String>, Header, description = "the same key and body return the same appointment")),
     security(("service" = [])),
     responses((status = 201, body = AppointmentView), (status = 200, description = "replay of the same key and body", body = AppointmentView),
-        (status = 404, description = "no such service"),
+        (status = 404, description = "no such service or provider"),
         (status = 409, description = "appointment_overlap, with `alternatives` (next open slots) and `timezone`"),
-        (status = 422, description = "invalid_field, invalid_header, idempotency_key_reused, starts_at_in_past, slot_not_offered or service_inactive")))]
+        (status = 422, description = "invalid_field, invalid_header, idempotency_key_reused, starts_at_in_past, slot_not_offered, service_inactive, provider_not_eligible or no_provider")))]
 #[tracing::instrument(skip_all, fields(org = %org, caller = %caller.name))]
 pub async fn book(
     st: web::Data<AppState>,
@@ -212,6 +270,7 @@ pub async fn book(
     let c = Contact::validate(b.contact_name, b.contact_phone, b.contact_email, b.notes)?;
     let r = BookRequest {
         service_id: b.service_id,
+        provider_id: b.provider_id,
         starts_at: b.starts_at.with_timezone(&Utc),
         contact_name: c.name,
         contact_phone: c.phone,
@@ -312,7 +371,7 @@ pub struct RescheduleBody {
     security(("service" = [])),
     responses((status = 200, body = AppointmentView), (status = 404, description = "no such appointment (or service)"),
         (status = 409, description = "appointment_overlap (with `alternatives` and `timezone`) or invalid_transition"),
-        (status = 422, description = "invalid_field, starts_at_in_past, slot_not_offered or service_inactive")))]
+        (status = 422, description = "invalid_field, starts_at_in_past, slot_not_offered, service_inactive, provider_not_eligible or no_provider")))]
 #[tracing::instrument(skip_all, fields(org = %path.0, caller = %caller.name))]
 pub async fn reschedule(
     st: web::Data<AppState>,

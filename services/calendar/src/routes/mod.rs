@@ -7,6 +7,7 @@ pub mod google;
 pub mod internal;
 pub mod internal_clinic;
 pub mod problem;
+pub mod providers;
 pub mod services;
 pub mod settings;
 
@@ -21,6 +22,11 @@ use utoipa::OpenApi;
         services::get_service,
         services::update_service,
         services::delete_service,
+        providers::create_provider,
+        providers::list_providers,
+        providers::get_provider,
+        providers::update_provider,
+        providers::delete_provider,
         settings::get_settings,
         settings::put_settings,
         availability::get_availability,
@@ -36,6 +42,7 @@ use utoipa::OpenApi;
         google::callback,
         google::disconnect,
         internal::services,
+        internal::providers,
         internal::availability,
         internal::next_slots,
         internal::hold,
@@ -47,7 +54,7 @@ use utoipa::OpenApi;
     ),
     info(
         title = "Voxanne calendar",
-        description = "Services catalog, business hours, availability, appointments and Google Calendar sync."
+        description = "Services catalog, providers, business hours, availability, appointments and Google Calendar sync."
     )
 )]
 struct ApiDoc;
@@ -65,6 +72,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/{id}", web::get().to(services::get_service))
             .route("/{id}", web::patch().to(services::update_service))
             .route("/{id}", web::delete().to(services::delete_service)),
+    )
+    .service(
+        web::scope("/api/calendar/providers")
+            .route("", web::post().to(providers::create_provider))
+            .route("", web::get().to(providers::list_providers))
+            .route("/{id}", web::get().to(providers::get_provider))
+            .route("/{id}", web::patch().to(providers::update_provider))
+            .route("/{id}", web::delete().to(providers::delete_provider)),
     )
     .service(
         web::resource("/api/calendar/settings")
@@ -108,6 +123,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::scope("/internal/v1/orgs/{org_id}")
             .route("/clinic", web::get().to(internal_clinic::clinic))
             .route("/services", web::get().to(internal::services))
+            .route("/providers", web::get().to(internal::providers))
             .route("/availability", web::get().to(internal::availability))
             .route("/next-slots", web::get().to(internal::next_slots))
             .route("/holds", web::post().to(internal::hold))

@@ -2,6 +2,8 @@
 //! (all the `From<…> for ApiError` of the service live here, and nowhere else), and the views more
 //! than one route module answers with. Route modules import this module and no other route.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
@@ -15,10 +17,13 @@ use crate::core::availability::{AvailabilityError, Slots};
 use crate::core::booking::{Alternatives, BookingError, Zoned};
 use crate::core::catalog::CatalogError;
 use crate::core::google_connection::GoogleConnectionError;
+use crate::core::providers::ProviderError;
 use crate::core::settings::SettingsError;
 use crate::domain::appointment::{AppointmentStatus, BadIdempotencyKey};
 use crate::domain::availability::Slot;
 use crate::domain::invalid::InvalidField;
+use crate::domain::settings::{DateOverride, TimeRange};
+use crate::store::providers::ProviderRow;
 use crate::store::services::ServiceRow;
 
 // ---- views shared by several route modules ----
@@ -72,6 +77,10 @@ pub struct AppointmentView {
     pub local_start: String,
     pub timezone: String,
     pub status: AppointmentStatus,
+    /// Who (or which room) the appointment is with.
+    pub provider_id: Uuid,
+    /// The provider's name when booked.
+    pub provider_name: String,
     pub source: String,
     pub contact_name: Option<String>,
     pub contact_phone: Option<String>,
@@ -98,6 +107,8 @@ impl From<Zoned> for AppointmentView {
             starts_at: r.starts_at,
             ends_at: r.ends_at,
             status: r.status,
+            provider_id: r.provider_id,
+            provider_name: r.provider_name,
             source: r.source,
             contact_name: r.contact_name,
             contact_phone: r.contact_phone,
@@ -151,6 +162,43 @@ impl From<ServiceRow> for ServiceView {
     }
 }
 
+/// A provider (person or room) as the API shows it.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ProviderView {
+    pub id: Uuid,
+    pub name: String,
+    pub active: bool,
+    /// The provider the org started with (today's "the clinic").
+    pub is_default: bool,
+    /// null: the clinic's weekly hours; else `monday` … `sunday` → ranges (a missing or empty
+    /// day is closed).
+    pub weekly_hours: Option<BTreeMap<String, Vec<TimeRange>>>,
+    /// Its own date overrides; other dates follow the clinic's overrides, then the weekly hours.
+    pub date_overrides: Vec<DateOverride>,
+    /// null: every service of the clinic; else exactly these.
+    pub service_ids: Option<Vec<Uuid>>,
+    pub google_calendar_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<ProviderRow> for ProviderView {
+    fn from(r: ProviderRow) -> Self {
+        ProviderView {
+            weekly_hours: r.weekly_doc(),
+            date_overrides: r.overrides_doc(),
+            service_ids: r.service_ids(),
+            id: r.id,
+            name: r.name,
+            active: r.active,
+            is_default: r.is_default,
+            google_calendar_id: r.google_calendar_id,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
 // ---- core errors as problems ----
 
 fn store(e: diesel::result::Error) -> ApiError {
@@ -180,6 +228,13 @@ impl From<AvailabilityError> for ApiError {
                 ApiError::invalid("invalid_query", Some("to"), e.to_string())
             }
             AvailabilityError::ServiceNotFound => ApiError::not_found("service"),
+            AvailabilityError::ProviderNotFound => ApiError::not_found("provider"),
+            AvailabilityError::ProviderNotEligible => {
+                ApiError::invalid("provider_not_eligible", Some("provider_id"), e.to_string())
+            }
+            AvailabilityError::NoProvider => {
+                ApiError::invalid("no_provider", Some("service_id"), e.to_string())
+            }
             AvailabilityError::ServiceInactive => {
                 ApiError::invalid("service_inactive", Some("service_id"), e.to_string())
             }
@@ -250,6 +305,30 @@ impl From<CatalogError> for ApiError {
             CatalogError::NotFound => ApiError::not_found("service"),
             CatalogError::Store(e) => store(e),
             CatalogError::Pool(e) => pool(e),
+        }
+    }
+}
+
+impl From<ProviderError> for ApiError {
+    fn from(e: ProviderError) -> Self {
+        let detail = e.to_string();
+        match e {
+            ProviderError::NameTaken => ApiError::Conflict {
+                code: "provider_name_taken",
+                detail,
+                extra: None,
+            },
+            ProviderError::NotFound => ApiError::not_found("provider"),
+            ProviderError::UnknownService(_) => {
+                ApiError::invalid("invalid_field", Some("service_ids"), detail)
+            }
+            ProviderError::HasAppointments => ApiError::Conflict {
+                code: "provider_has_appointments",
+                detail,
+                extra: None,
+            },
+            ProviderError::Store(e) => store(e),
+            ProviderError::Pool(e) => pool(e),
         }
     }
 }

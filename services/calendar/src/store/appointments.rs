@@ -45,6 +45,9 @@ pub struct AppointmentRow {
     pub updated_at: DateTime<Utc>,
     /// 1 on insert, +1 on every change (time, status, contact): the order of its events.
     pub version: i64,
+    /// Who (or which room) the appointment is with; the name as it was when booked.
+    pub provider_id: Uuid,
+    pub provider_name: String,
 }
 
 /// A new row (the org is the one the insert is for).
@@ -70,6 +73,8 @@ pub struct NewAppointment {
     pub notes: Option<String>,
     pub idempotency_key: Option<String>,
     pub request_hash: Option<String>,
+    pub provider_id: Uuid,
+    pub provider_name: String,
 }
 
 pub async fn insert_appointment(
@@ -153,13 +158,22 @@ pub async fn expire_stale_holds(
     .await
 }
 
-/// Turns a live hold into a booking; `None` when the hold is gone, expired or for another slot.
+/// Turns a live hold into a booking; `None` when the hold is gone, expired, for another slot
+/// or (when one is asked for) with another provider. The hold keeps its provider.
 pub async fn confirm_hold(
     conn: &mut AsyncPgConnection,
     org: OrgId,
     hold_id: Uuid,
+    provider: Option<Uuid>,
     new: &NewAppointment,
 ) -> QueryResult<Option<AppointmentRow>> {
+    if let Some(p) = provider
+        && find_appointment(conn, org, hold_id)
+            .await?
+            .is_some_and(|h| h.provider_id != p)
+    {
+        return Ok(None);
+    }
     diesel::update(
         appointments::table
             .filter(appointments::org_id.eq(org.as_uuid()))
@@ -189,14 +203,15 @@ pub async fn confirm_hold(
     .optional()
 }
 
-/// Buffered ranges of rows that block time and overlap `[from, to)` (live holds included).
+/// Buffered ranges of rows that block time and overlap `[from, to)` (live holds included), with
+/// the provider each one blocks.
 pub async fn blocks_between(
     conn: &AsyncPgConnection,
     org: OrgId,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
     except: Option<Uuid>,
-) -> QueryResult<Vec<Interval>> {
+) -> QueryResult<Vec<(Uuid, Interval)>> {
     let mut q = appointments::table
         .filter(appointments::org_id.eq(org.as_uuid()))
         .filter(appointments::status.eq_any(BLOCKING.map(AppointmentStatus::as_str)))
@@ -207,16 +222,20 @@ pub async fn blocks_between(
         )
         .filter(appointments::block_start.lt(to))
         .filter(appointments::block_end.gt(from))
-        .select((appointments::block_start, appointments::block_end))
+        .select((
+            appointments::provider_id,
+            appointments::block_start,
+            appointments::block_end,
+        ))
         .into_boxed();
     if let Some(id) = except {
         q = q.filter(appointments::id.ne(id));
     }
     let mut conn = conn;
-    let rows: Vec<(DateTime<Utc>, DateTime<Utc>)> = q.load(&mut conn).await?;
+    let rows: Vec<(Uuid, DateTime<Utc>, DateTime<Utc>)> = q.load(&mut conn).await?;
     Ok(rows
         .into_iter()
-        .map(|(start, end)| Interval { start, end })
+        .map(|(p, start, end)| (p, Interval { start, end }))
         .collect())
 }
 
@@ -248,6 +267,7 @@ pub struct ListAppointments {
     /// Empty: every visible status.
     pub statuses: Vec<AppointmentStatus>,
     pub service_id: Option<Uuid>,
+    pub provider_id: Option<Uuid>,
     pub phone: Option<String>,
     pub after: Option<(DateTime<Utc>, Uuid)>,
     pub limit: i64,
@@ -278,6 +298,9 @@ pub async fn list_appointments(
     }
     if let Some(s) = q.service_id {
         query = query.filter(appointments::service_id.eq(s));
+    }
+    if let Some(p) = q.provider_id {
+        query = query.filter(appointments::provider_id.eq(p));
     }
     if let Some(p) = &q.phone {
         query = query.filter(appointments::contact_phone.eq(p.clone()));

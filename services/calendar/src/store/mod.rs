@@ -4,6 +4,7 @@
 
 pub mod appointments;
 pub mod google;
+pub mod providers;
 /// `diesel print-schema` output (diesel.toml; checked by `make lint`).
 #[path = "schema.rs"]
 mod generated;
@@ -22,7 +23,7 @@ use tenancy::OrgId;
 pub async fn purge_org(conn: &mut AsyncPgConnection, org: OrgId) -> QueryResult<()> {
     use schema::{
         appointments, clinic_settings, date_overrides, external_busy, google_busy_refresh,
-        google_connections, google_sync_jobs, services, weekly_hours,
+        google_connections, google_sync_jobs, providers, services, weekly_hours,
     };
     let o = org.as_uuid();
     diesel::delete(google_sync_jobs::table.filter(google_sync_jobs::org_id.eq(o)))
@@ -38,6 +39,9 @@ pub async fn purge_org(conn: &mut AsyncPgConnection, org: OrgId) -> QueryResult<
         .execute(conn)
         .await?;
     diesel::delete(appointments::table.filter(appointments::org_id.eq(o)))
+        .execute(conn)
+        .await?;
+    diesel::delete(providers::table.filter(providers::org_id.eq(o)))
         .execute(conn)
         .await?;
     diesel::delete(date_overrides::table.filter(date_overrides::org_id.eq(o)))

@@ -29,6 +29,8 @@ pub mod calendar {
             created_at -> Timestamptz,
             updated_at -> Timestamptz,
             version -> Int8,
+            provider_id -> Uuid,
+            provider_name -> Text,
         }
     }
 
@@ -104,6 +106,22 @@ pub mod calendar {
     }
 
     diesel::table! {
+        calendar.providers (id) {
+            id -> Uuid,
+            org_id -> Uuid,
+            name -> Text,
+            active -> Bool,
+            is_default -> Bool,
+            weekly_hours -> Nullable<Jsonb>,
+            date_overrides -> Jsonb,
+            service_ids -> Nullable<Array<Nullable<Uuid>>>,
+            google_calendar_id -> Nullable<Text>,
+            created_at -> Timestamptz,
+            updated_at -> Timestamptz,
+        }
+    }
+
+    diesel::table! {
         calendar.services (id) {
             id -> Uuid,
             org_id -> Uuid,
@@ -140,6 +158,7 @@ pub mod calendar {
         google_busy_refresh,
         google_connections,
         google_sync_jobs,
+        providers,
         services,
         weekly_hours,
     );

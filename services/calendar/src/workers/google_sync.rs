@@ -192,12 +192,19 @@ async fn sync_one(google: &Google, db: &Db, job: &Job) -> Result<(), GoogleError
                 let conn = gstore::find_connection(tx, org).await?;
                 let appt = appts::find_appointment(tx, org, appointment).await?;
                 let tz = effective_settings(tx, org).await?.timezone;
-                Ok::<_, WorkError>((conn, appt, tz))
+                // A provider with its own Google calendar gets its appointments there.
+                let provider_cal = match &appt {
+                    Some(a) => crate::store::providers::find_provider(tx, org, a.provider_id)
+                        .await?
+                        .and_then(|p| p.google_calendar_id),
+                    None => None,
+                };
+                Ok::<_, WorkError>((conn, appt, tz, provider_cal))
             })
         })
         .await
         .map_err(|e| GoogleError::Transient(format!("database: {e:#}")))?;
-    let (Some(conn), Some(appt), tz) = loaded else {
+    let (Some(conn), Some(appt), tz, provider_cal) = loaded else {
         return Ok(()); // disconnected or purged since: nothing to mirror
     };
     if conn.status != "connected" {
@@ -205,7 +212,7 @@ async fn sync_one(google: &Google, db: &Db, job: &Job) -> Result<(), GoogleError
     }
     let access = google.access_token(org, conn.sealed_token()).await?;
     let ev = event_body(&appt, tz.name());
-    let cal = conn.calendar_id.as_str();
+    let cal = provider_cal.as_deref().unwrap_or(conn.calendar_id.as_str());
     match appt.status.as_str() {
         "cancelled" => google.client.delete_event(&access, cal, &ev.id).await?,
         "booked" | "confirmed" | "completed" | "no_show" => {

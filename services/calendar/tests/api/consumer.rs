@@ -102,6 +102,17 @@ async fn org_created_seeds_defaults_exactly_once_even_if_delivered_twice() {
         .await,
         7
     );
+    // One default provider, once: the clinic books as one grid until it adds providers.
+    assert_eq!(
+        count(
+            &app,
+            &format!(
+                "SELECT count(*) AS n FROM calendar.providers WHERE org_id = '{org}' AND is_default AND name = 'Clinic' AND active"
+            )
+        )
+        .await,
+        1
+    );
     // Another org saw none of it.
     let other = caller(&app, Role::Owner);
     let list: Value = get_json(&app, "/api/calendar/services", &other.token).await;
@@ -144,12 +155,13 @@ async fn org_deleted_purges_the_orgs_data_and_nothing_else() {
         format!(
             "SELECT (SELECT count(*) FROM calendar.appointments WHERE org_id = '{org}') \
              + (SELECT count(*) FROM calendar.clinic_settings WHERE org_id = '{org}') \
-             + (SELECT count(*) FROM calendar.weekly_hours WHERE org_id = '{org}') AS n"
+             + (SELECT count(*) FROM calendar.weekly_hours WHERE org_id = '{org}') \
+             + (SELECT count(*) FROM calendar.providers WHERE org_id = '{org}') AS n"
         )
     };
     assert_eq!(count(&app, &sql(a.org.as_uuid())).await, 0);
-    // B keeps its appointment, settings and 7 weekly ranges.
-    assert_eq!(count(&app, &sql(b.org.as_uuid())).await, 1 + 1 + 7);
+    // B keeps its appointment, settings, 7 weekly ranges and its default provider.
+    assert_eq!(count(&app, &sql(b.org.as_uuid())).await, 1 + 1 + 7 + 1);
 }
 
 /// messaging's `appointment.reply_confirmed.v1` (a patient replied C): a booked, upcoming

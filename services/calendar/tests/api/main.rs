@@ -13,6 +13,8 @@ mod internal;
 mod internal_clinic;
 mod isolation;
 mod jwt;
+mod migration;
+mod providers;
 mod services;
 mod settings;
 mod trace;

@@ -108,6 +108,8 @@ pub fn envelopes(org: OrgId, tz: &str, s: &Scenario) -> Vec<Envelope> {
             source: BookingSource::Voice,
             call_id: call,
             version,
+            provider_id: None,
+            provider_name: None,
         };
         match st.kind.as_str() {
             "call" => {

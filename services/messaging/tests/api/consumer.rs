@@ -54,6 +54,8 @@ pub fn details(id: Uuid, starts_at: DateTime<Utc>, version: i64) -> AppointmentD
         source: BookingSource::Voice,
         call_id: None,
         version,
+        provider_id: None,
+        provider_name: None,
     }
 }
 

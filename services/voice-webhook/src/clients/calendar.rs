@@ -124,6 +124,29 @@ pub struct Slot {
     pub ends_at: DateTime<Utc>,
 }
 
+/// An active provider (person or room) of the clinic.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Provider {
+    pub id: Uuid,
+    pub name: String,
+    /// `None`: every service.
+    #[serde(default)]
+    pub service_ids: Option<Vec<Uuid>>,
+}
+
+impl Provider {
+    pub fn provides(&self, service: Uuid) -> bool {
+        self.service_ids
+            .as_ref()
+            .is_none_or(|ids| ids.contains(&service))
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Providers {
+    pub items: Vec<Provider>,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct Services {
     pub timezone: String,
@@ -146,6 +169,11 @@ pub struct Appointment {
     pub starts_at: DateTime<Utc>,
     pub timezone: String,
     pub status: AppointmentStatus,
+    /// Who the visit is with (absent from calendars before providers).
+    #[serde(default)]
+    pub provider_id: Option<Uuid>,
+    #[serde(default)]
+    pub provider_name: Option<String>,
 }
 
 impl Appointment {
@@ -181,6 +209,9 @@ pub struct Clinic {
 #[derive(Debug, Clone, Serialize)]
 pub struct BookRequest<'a> {
     pub service_id: Uuid,
+    /// The provider the caller asked for; absent: calendar assigns one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider_id: Option<Uuid>,
     pub starts_at: DateTime<Utc>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub contact_name: Option<&'a str>,
@@ -266,15 +297,23 @@ impl CalendarClient {
         Ok(found)
     }
 
+    /// The clinic's active providers (not cached: asked only when a caller names one).
+    pub async fn providers(&self, org: OrgId) -> Result<Providers, CalendarError> {
+        let url = self.url(org, "providers");
+        self.send(|c| c.get(&url)).await
+    }
+
+    /// `provider`: only that provider's slots; `None`: any provider of the service.
     pub async fn next_slots(
         &self,
         org: OrgId,
         service: Uuid,
+        provider: Option<Uuid>,
         after: DateTime<Utc>,
         count: u8,
     ) -> Result<Slots, CalendarError> {
         let url = self.url(org, "next-slots");
-        let q = [
+        let mut q = vec![
             ("service_id", service.to_string()),
             (
                 "after",
@@ -282,6 +321,7 @@ impl CalendarClient {
             ),
             ("count", count.to_string()),
         ];
+        q.extend(provider.map(|p| ("provider_id", p.to_string())));
         let url = with_query(&url, &q)?;
         self.send(|c| c.get(url.clone())).await
     }
@@ -290,11 +330,12 @@ impl CalendarClient {
         &self,
         org: OrgId,
         service: Uuid,
+        provider: Option<Uuid>,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Slots, CalendarError> {
         let url = self.url(org, "availability");
-        let q = [
+        let mut q = vec![
             ("service_id", service.to_string()),
             (
                 "from",
@@ -302,6 +343,7 @@ impl CalendarClient {
             ),
             ("to", to.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
         ];
+        q.extend(provider.map(|p| ("provider_id", p.to_string())));
         let url = with_query(&url, &q)?;
         self.send(|c| c.get(url.clone())).await
     }

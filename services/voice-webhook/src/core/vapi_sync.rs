@@ -192,13 +192,13 @@ pub fn definitions(server_url: Option<&str>, credential_id: Option<&str>) -> Vec
         (
             "check_availability",
             "List open appointment times for a service, on a given day or the next ones.",
-            json!({ "service": string("Service name"), "date": { "type": "string", "format": "date", "description": "Day wanted (YYYY-MM-DD), optional" } }),
+            json!({ "service": string("Service name"), "date": { "type": "string", "format": "date", "description": "Day wanted (YYYY-MM-DD), optional" }, "provider": string("The provider (dentist, hygienist, room) the caller asked for, e.g. \"Dr. Patel\"; omit when they have no preference") }),
             vec!["service"],
         ),
         (
             "book_appointment",
             "Book an appointment at a time the caller accepted.",
-            json!({ "service": string("Service name"), "start": string("Start time, ISO 8601 with offset"), "patient_name": string("Caller's full name"), "notes": string("Anything the clinic should know") }),
+            json!({ "service": string("Service name"), "start": string("Start time, ISO 8601 with offset"), "patient_name": string("Caller's full name"), "provider": string("The provider the caller asked for, e.g. \"Dr. Patel\"; omit when they have no preference"), "notes": string("Anything the clinic should know") }),
             vec!["service", "start", "patient_name"],
         ),
         (

@@ -548,3 +548,187 @@ async fn calendar_refusals_are_said_as_what_they_are_and_only_5xx_is_unreachable
         }
     }
 }
+
+const PATEL: &str = "0a0c1a2e-3b4d-4e5f-8a9b-0c1d2e3f4a01";
+const RAJ: &str = "0a0c1a2e-3b4d-4e5f-8a9b-0c1d2e3f4a02";
+const ONEILL: &str = "0a0c1a2e-3b4d-4e5f-8a9b-0c1d2e3f4a03";
+
+/// Three providers; Maria O'Neill does not do initial assessments.
+async fn mount_providers(calendar: &MockServer, org: &str) {
+    Mock::given(method("GET"))
+        .and(path(format!("/internal/v1/orgs/{org}/providers")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"items": [
+            {"id": PATEL, "name": "Dr. Anika Patel", "service_ids": null},
+            {"id": RAJ, "name": "Dr. Raj Patel", "service_ids": [SERVICE_ID]},
+            {"id": ONEILL, "name": "Maria O'Neill", "service_ids": ["9f0c1a2e-3b4d-4e5f-8a9b-0c1d2e3f4a5b"]}]})))
+        .mount(calendar)
+        .await;
+}
+
+#[tokio::test]
+async fn a_provider_named_by_the_caller_is_matched_forgivingly_and_said_back() {
+    let (app, c, calendar, _) = setup(&[]).await;
+    let org = c.org.to_string();
+    mount_providers(&calendar, &org).await;
+    Mock::given(method("GET"))
+        .and(path(format!("/internal/v1/orgs/{org}/next-slots")))
+        .and(query_param("provider_id", PATEL))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"timezone": "America/New_York", "service_id": SERVICE_ID, "slots": [
+            {"starts_at": "2026-12-03T19:00:00Z", "ends_at": "2026-12-03T19:45:00Z", "local_start": "2026-12-03T14:00:00-05:00"}]})))
+        .expect(1)
+        .mount(&calendar)
+        .await;
+    let mut booked = appointment("booked");
+    booked["provider_id"] = json!(PATEL);
+    booked["provider_name"] = json!("Dr. Anika Patel");
+    Mock::given(method("POST"))
+        .and(path(format!("/internal/v1/orgs/{org}/appointments")))
+        .respond_with(ResponseTemplate::new(201).set_body_json(booked))
+        .expect(1)
+        .mount(&calendar)
+        .await;
+    let tool = |id: &str, name: &str, args: Value| {
+        tool_calls(
+            &c,
+            "call-providers",
+            json!([{"id": id, "type": "function", "function": {"name": name, "arguments": args}}]),
+        )
+    };
+
+    // Happy: the full name with its title.
+    let a = vapi_ok(
+        &app,
+        &tool(
+            "p1",
+            "check_availability",
+            json!({"service": "Initial assessment", "provider": "Dr. Anika Patel"}),
+        ),
+    )
+    .await;
+    assert_eq!(
+        a["results"][0]["result"],
+        "Initial assessment with Dr. Anika Patel is available on Thursday 3 December at 2:00 PM."
+    );
+    // Fuzzy: no title, other case, a first name cut short.
+    let a = vapi_ok(
+        &app,
+        &tool(
+            "p2",
+            "book_appointment",
+            json!({"service": "Initial assessment", "provider": "doctor ANIK patel",
+            "start": "2026-12-03T15:00:00-05:00", "patient_name": "Jordan Reyes"}),
+        ),
+    )
+    .await;
+    assert_eq!(
+        a["results"][0]["result"],
+        "Booked Initial assessment for Jordan Reyes with Dr. Anika Patel on Thursday 3 December at 3:00 PM."
+    );
+    // Ambiguous: both Patels are said back, nothing is booked.
+    let a = vapi_ok(
+        &app,
+        &tool(
+            "p3",
+            "book_appointment",
+            json!({"service": "Initial assessment", "provider": "Dr. Patel",
+            "start": "2026-12-03T16:00:00-05:00", "patient_name": "Jordan Reyes"}),
+        ),
+    )
+    .await;
+    assert_eq!(
+        a["results"][0]["error"],
+        "There is more than one Dr. Patel here: did you mean Dr. Anika Patel or Dr. Raj Patel?"
+    );
+    // Unknown: the clinic's providers are offered, nothing is booked.
+    let a = vapi_ok(
+        &app,
+        &tool(
+            "p4",
+            "book_appointment",
+            json!({"service": "Initial assessment", "provider": "Dr. Smith",
+            "start": "2026-12-03T16:00:00-05:00", "patient_name": "Jordan Reyes"}),
+        ),
+    )
+    .await;
+    assert_eq!(
+        a["results"][0]["error"],
+        "I couldn't find Dr. Smith at this clinic; you can book with Dr. Anika Patel, Dr. Raj Patel or Maria O'Neill."
+    );
+    // A provider who does not do the service says who does.
+    let a = vapi_ok(
+        &app,
+        &tool(
+            "p5",
+            "check_availability",
+            json!({"service": "Initial assessment", "provider": "oneill"}),
+        ),
+    )
+    .await;
+    assert_eq!(
+        a["results"][0]["result"],
+        "Maria O'Neill doesn't do Initial assessment appointments; Dr. Anika Patel or Dr. Raj Patel can see you for that."
+    );
+    calendar.verify().await; // one availability request and one booking, both for Dr. Anika Patel
+
+    let requests = calendar.received_requests().await.unwrap();
+    let posts: Vec<_> = requests
+        .iter()
+        .filter(|r| r.method.as_str() == "POST")
+        .collect();
+    assert_eq!(posts.len(), 1);
+    let body: Value = serde_json::from_slice(&posts[0].body).unwrap();
+    assert_eq!(body["provider_id"], PATEL);
+}
+
+#[tokio::test]
+async fn without_a_provider_nothing_changes_and_the_tool_schemas_offer_one() {
+    let (app, c, calendar, _) = setup(&[]).await;
+    let org = c.org.to_string();
+    Mock::given(method("POST"))
+        .and(path(format!("/internal/v1/orgs/{org}/appointments")))
+        .respond_with(ResponseTemplate::new(201).set_body_json(appointment("booked")))
+        .expect(1)
+        .mount(&calendar)
+        .await;
+    let a = vapi_ok(
+        &app,
+        &tool_calls(
+            &c,
+            "call-noprov",
+            json!([{"id": "np1", "type": "function", "function": {"name": "book_appointment",
+            "arguments": {"start": "2026-12-03T15:00:00-05:00", "patient_name": "Jordan Reyes"}}}]),
+        ),
+    )
+    .await;
+    assert_eq!(
+        a["results"][0]["result"],
+        "Booked Initial assessment for Jordan Reyes on Thursday 3 December at 3:00 PM."
+    );
+    let requests = calendar.received_requests().await.unwrap();
+    assert!(
+        requests
+            .iter()
+            .all(|r| !r.url.path().ends_with("/providers")),
+        "providers are asked for only when the caller names one"
+    );
+    let post = requests
+        .iter()
+        .find(|r| r.method.as_str() == "POST")
+        .unwrap();
+    let body: Value = serde_json::from_slice(&post.body).unwrap();
+    assert!(body.get("provider_id").is_none(), "{body}");
+
+    let defs = voice_webhook::core::vapi_sync::definitions(None, None);
+    for tool in ["check_availability", "book_appointment"] {
+        let (_, def) = defs.iter().find(|(n, _)| n == tool).unwrap();
+        let p = &def["function"]["parameters"];
+        assert_eq!(p["properties"]["provider"]["type"], "string", "{tool}");
+        assert!(
+            !p["required"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("provider")),
+            "{tool}: the provider is optional"
+        );
+    }
+}

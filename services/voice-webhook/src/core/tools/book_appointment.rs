@@ -10,6 +10,7 @@ use crate::core::tools::common::{
     Ctx, Outcome, ToolResult, arg, calendar_failed, first_three, not_offered, parse_time, said,
     service, spoken_slots,
 };
+use crate::core::tools::provider::{self, with_whom};
 use crate::domain::speak;
 
 pub async fn run(ctx: &Ctx<'_>, args: &Value) -> ToolResult {
@@ -21,6 +22,8 @@ pub async fn run(ctx: &Ctx<'_>, args: &Value) -> ToolResult {
         ));
     };
     let svc = service(ctx, args).await?;
+    let provider = provider::requested(ctx, args, svc.id, &svc.name).await?;
+    let provider_id = provider.as_ref().map(|p| p.id);
     let name = arg(
         args,
         &["patient_name", "name", "contact_name", "caller_name"],
@@ -38,6 +41,7 @@ pub async fn run(ctx: &Ctx<'_>, args: &Value) -> ToolResult {
     };
     let req = BookRequest {
         service_id: svc.id,
+        provider_id,
         starts_at: start,
         contact_name: name,
         contact_phone: ctx.caller.as_deref(),
@@ -50,9 +54,14 @@ pub async fn run(ctx: &Ctx<'_>, args: &Value) -> ToolResult {
         Ok(a) => {
             let tz = speak::zone(&a.timezone);
             let who = name.map(|n| format!(" for {n}")).unwrap_or_default();
+            let with = with_whom(
+                a.provider_name
+                    .as_deref()
+                    .or(provider.as_ref().map(|p| p.name.as_str())),
+            );
             Ok(Outcome::Result {
                 text: format!(
-                    "Booked {}{who} on {}.",
+                    "Booked {}{who}{with} on {}.",
                     if a.service_name.is_empty() {
                         &svc.name
                     } else {
@@ -64,20 +73,21 @@ pub async fn run(ctx: &Ctx<'_>, args: &Value) -> ToolResult {
             })
         }
         Err(CalendarError::SlotTaken { alternatives, .. }) => {
+            let with = with_whom(provider.as_ref().map(|p| p.name.as_str()));
             if alternatives.is_empty() {
                 said(format!(
-                    "Sorry, {} is no longer available.",
+                    "Sorry, {}{with} is no longer available.",
                     speak::when(start, ctx.tz)
                 ))
             } else {
                 said(format!(
-                    "Sorry, {} is no longer available; I can offer {}.",
+                    "Sorry, {}{with} is no longer available; I can offer {}.",
                     speak::when(start, ctx.tz),
                     spoken_slots(first_three(&alternatives), ctx.tz)
                 ))
             }
         }
-        Err(CalendarError::NotOffered) => Ok(not_offered(ctx, svc.id, start).await),
+        Err(CalendarError::NotOffered) => Ok(not_offered(ctx, svc.id, provider_id, start).await),
         Err(CalendarError::InPast) => said(format!(
             "{} has already passed; which other time would suit you?",
             speak::when(start, ctx.tz)

@@ -7,10 +7,19 @@ use serde_json::Value;
 use crate::core::tools::common::{
     Ctx, ToolResult, arg, calendar_failed, parse_time, said, service, spoken_slots,
 };
+use crate::core::tools::provider::{self, with_whom};
 use crate::domain::speak;
 
 pub async fn run(ctx: &Ctx<'_>, args: &Value) -> ToolResult {
     let svc = service(ctx, args).await?;
+    let provider = provider::requested(ctx, args, svc.id, &svc.name).await?;
+    let pid = provider.as_ref().map(|p| p.id);
+    // "Cleaning" or "Cleaning with Dr. Anika Patel".
+    let what = format!(
+        "{}{}",
+        svc.name,
+        with_whom(provider.as_ref().map(|p| p.name.as_str()))
+    );
     let org = ctx.org;
     let day = arg(args, &["date", "day"])
         .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok());
@@ -27,7 +36,7 @@ pub async fn run(ctx: &Ctx<'_>, args: &Value) -> ToolResult {
             let mut s = ctx
                 .st
                 .calendar
-                .availability(org, svc.id, from, to)
+                .availability(org, svc.id, pid, from, to)
                 .await
                 .map_err(calendar_failed)?
                 .slots;
@@ -36,20 +45,20 @@ pub async fn run(ctx: &Ctx<'_>, args: &Value) -> ToolResult {
                 let next = ctx
                     .st
                     .calendar
-                    .next_slots(org, svc.id, to, 3)
+                    .next_slots(org, svc.id, pid, to, 3)
                     .await
                     .map_err(calendar_failed)?
                     .slots;
                 if next.is_empty() {
                     return said(format!(
                         "There are no openings for {} on {}.",
-                        svc.name,
+                        what,
                         speak::day(d)
                     ));
                 }
                 return said(format!(
                     "There are no openings for {} on {}; the next ones are {}.",
-                    svc.name,
+                    what,
                     speak::day(d),
                     spoken_slots(&next, ctx.tz)
                 ));
@@ -62,7 +71,7 @@ pub async fn run(ctx: &Ctx<'_>, args: &Value) -> ToolResult {
                 .unwrap_or_else(Utc::now);
             ctx.st
                 .calendar
-                .next_slots(org, svc.id, after, 3)
+                .next_slots(org, svc.id, pid, after, 3)
                 .await
                 .map_err(calendar_failed)?
                 .slots
@@ -71,12 +80,12 @@ pub async fn run(ctx: &Ctx<'_>, args: &Value) -> ToolResult {
     if slots.is_empty() {
         return said(format!(
             "There are no openings for {} in the coming weeks.",
-            svc.name
+            what
         ));
     }
     said(format!(
         "{} is available {}.",
-        svc.name,
+        what,
         spoken_slots(&slots, ctx.tz)
     ))
 }

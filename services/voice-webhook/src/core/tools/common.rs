@@ -98,9 +98,14 @@ pub fn caller_number(raw: Option<&str>) -> Option<String> {
 
 /// Why `start` is not bookable, said as what it is: the clinic has no openings that day
 /// (closed, or full), the time is outside the times it offers that day, or it is between the
-/// start times offered (with the nearest ones). Falls back to a plain sentence when calendar
-/// cannot be asked.
-pub async fn not_offered(ctx: &Ctx<'_>, service_id: Uuid, start: DateTime<Utc>) -> Outcome {
+/// start times offered (with the nearest ones); with `provider`, that provider's times only.
+/// Falls back to a plain sentence when calendar cannot be asked.
+pub async fn not_offered(
+    ctx: &Ctx<'_>,
+    service_id: Uuid,
+    provider: Option<Uuid>,
+    start: DateTime<Utc>,
+) -> Outcome {
     let tz = ctx.tz;
     let d = start.with_timezone(&tz).date_naive();
     let next_day = d.succ_opt().unwrap_or(d);
@@ -112,7 +117,7 @@ pub async fn not_offered(ctx: &Ctx<'_>, service_id: Uuid, start: DateTime<Utc>) 
         match ctx
             .st
             .calendar
-            .availability(ctx.org, service_id, from, to)
+            .availability(ctx.org, service_id, provider, from, to)
             .await
         {
             Ok(s) => s.slots,
@@ -125,7 +130,7 @@ pub async fn not_offered(ctx: &Ctx<'_>, service_id: Uuid, start: DateTime<Utc>) 
         let next = match ctx
             .st
             .calendar
-            .next_slots(ctx.org, service_id, to.max(Utc::now()), 3)
+            .next_slots(ctx.org, service_id, provider, to.max(Utc::now()), 3)
             .await
         {
             Ok(s) => s.slots,

@@ -4,6 +4,7 @@
 use serde_json::Value;
 
 use crate::core::tools::common::{Ctx, ToolResult, WITHHELD, calendar_failed, said};
+use crate::core::tools::provider::with_whom;
 use crate::domain::speak;
 
 pub async fn run(ctx: &Ctx<'_>, _args: &Value) -> ToolResult {
@@ -22,7 +23,14 @@ pub async fn run(ctx: &Ctx<'_>, _args: &Value) -> ToolResult {
         .iter()
         .filter(|a| a.is_booked())
         .take(5)
-        .map(|a| format!("{} on {}", a.service_name, speak::when(a.starts_at, tz)))
+        .map(|a| {
+            format!(
+                "{}{} on {}",
+                a.service_name,
+                with_whom(a.provider_name.as_deref()),
+                speak::when(a.starts_at, tz)
+            )
+        })
         .collect();
     if items.is_empty() {
         return said("I can't find any upcoming appointments for this number.");

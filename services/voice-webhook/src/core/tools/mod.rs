@@ -5,6 +5,7 @@ pub mod book_appointment;
 pub mod cancel_appointment;
 pub mod check_availability;
 pub mod common;
+pub mod provider;
 pub mod find_my_appointments;
 pub mod reschedule_appointment;
 pub mod take_message;

@@ -9,6 +9,7 @@ use crate::core::tools::common::{
     Ctx, Outcome, ToolResult, arg, calendar_failed, first_three, not_offered, parse_time, said,
     spoken_slots, target,
 };
+use crate::core::tools::provider::with_whom;
 use crate::domain::speak;
 
 pub async fn run(ctx: &Ctx<'_>, args: &Value) -> ToolResult {
@@ -22,8 +23,9 @@ pub async fn run(ctx: &Ctx<'_>, args: &Value) -> ToolResult {
     let mine = target(ctx, args).await?;
     match ctx.st.calendar.reschedule(ctx.org, mine.id, start).await {
         Ok(a) => said(format!(
-            "Your {} is moved to {}.",
+            "Your {}{} is moved to {}.",
             a.service_name,
+            with_whom(a.provider_name.as_deref()),
             speak::when(a.starts_at, speak::zone(&a.timezone))
         )),
         Err(CalendarError::SlotTaken { alternatives, .. }) => said(if alternatives.is_empty() {
@@ -36,7 +38,7 @@ pub async fn run(ctx: &Ctx<'_>, args: &Value) -> ToolResult {
             )
         }),
         Err(CalendarError::NotOffered) => match mine.service_id {
-            Some(service) => Ok(not_offered(ctx, service, start).await),
+            Some(service) => Ok(not_offered(ctx, service, mine.provider_id, start).await),
             None => Err(calendar_failed(CalendarError::NotOffered)),
         },
         Err(e) => Err(calendar_failed(e)),
