@@ -1010,3 +1010,91 @@ async fn recall_on_the_question_set_full_text_and_hybrid() {
         "full-text recall@3 {r3:.3} < 0.9; misses: {misses:#?}"
     );
 }
+
+#[tokio::test]
+async fn a_slow_or_failing_embeddings_endpoint_leaves_full_text_within_the_budget() {
+    let server = MockServer::start().await;
+    let fake = FakeEmbeddings::default();
+    Mock::given(method("POST"))
+        .and(path("/v1/embeddings"))
+        .respond_with(fake.clone())
+        .mount(&server)
+        .await;
+    let uri = server.uri();
+    let kb = setup(&[
+        ("VOICE_KB_EMBEDDINGS_URL", uri.as_str()),
+        ("VOICE_KB_TIMEOUT_MS", "300"),
+    ])
+    .await;
+    add(&kb.app, &kb.c.admin, &delta()).await;
+    assert_eq!(
+        fake.seen.lock().unwrap().len(),
+        1,
+        "the document was embedded once"
+    );
+    let ask = kb_request(&kb.c, "call-emb-1", &["Do you take Delta Dental?"]);
+    assert!(
+        !vapi_ok(&kb.app, &ask).await["documents"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
+    // The endpoint now answers after 2 s: the question's vector is given up at two thirds of
+    // the budget and full text answers alone, in time.
+    server.reset().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/embeddings"))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(2)))
+        .mount(&server)
+        .await;
+    let started = Instant::now();
+    let a = vapi_ok(&kb.app, &ask).await;
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        a["documents"][0]["content"]
+            .as_str()
+            .unwrap()
+            .contains("Delta Dental PPO"),
+        "{a}"
+    );
+
+    // And when it fails outright.
+    server.reset().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/embeddings"))
+        .respond_with(ResponseTemplate::new(500))
+        .mount(&server)
+        .await;
+    let a = vapi_ok(&kb.app, &ask).await;
+    assert!(
+        a["documents"][0]["content"]
+            .as_str()
+            .unwrap()
+            .contains("Delta Dental PPO"),
+        "{a}"
+    );
+    // A document written meanwhile is still found by full text.
+    add(
+        &kb.app,
+        &kb.c.admin,
+        &json!({"title": "Parking", "body": "Free lot behind the building."}),
+    )
+    .await;
+    let a = vapi_ok(
+        &kb.app,
+        &kb_request(&kb.c, "call-emb-2", &["Where do I park?"]),
+    )
+    .await;
+    assert!(
+        a["documents"][0]["content"]
+            .as_str()
+            .unwrap()
+            .contains("Free lot"),
+        "{a}"
+    );
+}
