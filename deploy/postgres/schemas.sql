@@ -15,6 +15,10 @@ REVOKE ALL ON SCHEMA tenancy FROM PUBLIC;
 CREATE SCHEMA IF NOT EXISTS extensions;
 REVOKE ALL ON SCHEMA extensions FROM PUBLIC;
 CREATE EXTENSION IF NOT EXISTS btree_gist SCHEMA extensions;
+-- pg_trgm (voice's knowledge base: typo-tolerant search, trigram similarity of words) likewise.
+-- voice's roles call its functions and operators schema-qualified (`extensions.similarity`).
+CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA extensions;
+GRANT USAGE ON SCHEMA extensions TO voice_owner, svc_voice;
 
 -- org_id never changes once written: moving a row between tenants is a copy + delete, by design.
 CREATE OR REPLACE FUNCTION tenancy.forbid_org_id_change() RETURNS trigger

@@ -103,6 +103,27 @@ pub struct VoiceSettings {
     pub chatter_retention: Duration,
     /// `VOICE_RETENTION_INTERVAL_SECS` (default 600): how often the retention worker runs.
     pub retention_interval: Duration,
+    /// `VOICE_KB_TIMEOUT_MS` (default 300, 20–10000): the budget of a `knowledge-base-request`
+    /// answer; past it the answer is an empty document list, never an error.
+    pub kb_timeout: Duration,
+    /// `VOICE_KB_MAX_DOCUMENTS` (default 3, 1–20): documents in one answer at most.
+    pub kb_max_documents: usize,
+    /// `VOICE_KB_MAX_CHARS` (default 2000, 200–20000): characters of content in one answer.
+    pub kb_max_chars: usize,
+    /// `VOICE_KB_DOC_MAX_BYTES` (default 65536, 1024–1048576): the largest document body.
+    pub kb_doc_max_bytes: usize,
+    /// `VOICE_KB_DOCS_PER_ORG` (default 1000, 1–100000): documents an org may write.
+    pub kb_docs_per_org: i64,
+    /// `VOICE_KB_SYSTEM_TTL_SECS` (default 300, 0–86400): how old the documents generated from
+    /// calendar may get before a read refreshes them in the background.
+    pub kb_system_ttl: Duration,
+    /// `VOICE_KB_EMBEDDINGS_URL`: an OpenAI-compatible endpoint (`{url}/v1/embeddings`); unset,
+    /// retrieval is full-text only.
+    pub kb_embeddings_url: Option<String>,
+    /// `VOICE_KB_EMBEDDINGS_MODEL` (default `text-embedding-3-small`).
+    pub kb_embeddings_model: String,
+    /// `VOICE_KB_EMBEDDINGS_API_KEY`: bearer key of the endpoint, if it needs one.
+    pub kb_embeddings_key: Option<SecretString>,
 }
 
 impl std::fmt::Debug for VoiceSettings {
@@ -214,6 +235,35 @@ impl VoiceSettings {
         if !(1..=86_400).contains(&retention_secs) {
             errors.push("VOICE_RETENTION_INTERVAL_SECS must be between 1 and 86400".into());
         }
+        let kb_timeout_ms = num(&mut errors, "VOICE_KB_TIMEOUT_MS", 300);
+        if !(20..=10_000).contains(&kb_timeout_ms) {
+            errors.push("VOICE_KB_TIMEOUT_MS must be between 20 and 10000".into());
+        }
+        let kb_docs = num(&mut errors, "VOICE_KB_MAX_DOCUMENTS", 3);
+        if !(1..=20).contains(&kb_docs) {
+            errors.push("VOICE_KB_MAX_DOCUMENTS must be between 1 and 20".into());
+        }
+        let kb_chars = num(&mut errors, "VOICE_KB_MAX_CHARS", 2000);
+        if !(200..=20_000).contains(&kb_chars) {
+            errors.push("VOICE_KB_MAX_CHARS must be between 200 and 20000".into());
+        }
+        let kb_doc_bytes = num(&mut errors, "VOICE_KB_DOC_MAX_BYTES", 65_536);
+        if !(1024..=1_048_576).contains(&kb_doc_bytes) {
+            errors.push("VOICE_KB_DOC_MAX_BYTES must be between 1024 and 1048576".into());
+        }
+        let kb_per_org = num(&mut errors, "VOICE_KB_DOCS_PER_ORG", 1000);
+        if !(1..=100_000).contains(&kb_per_org) {
+            errors.push("VOICE_KB_DOCS_PER_ORG must be between 1 and 100000".into());
+        }
+        let kb_ttl = num(&mut errors, "VOICE_KB_SYSTEM_TTL_SECS", 300);
+        if kb_ttl > 86_400 {
+            errors.push("VOICE_KB_SYSTEM_TTL_SECS must be at most 86400".into());
+        }
+        let kb_embeddings_url = url(
+            &mut errors,
+            "VOICE_KB_EMBEDDINGS_URL",
+            get("VOICE_KB_EMBEDDINGS_URL"),
+        );
         let s = VoiceSettings {
             secret_header: get("VAPI_SECRET_HEADER")
                 .unwrap_or_else(|| "x-vapi-secret".into())
@@ -239,6 +289,17 @@ impl VoiceSettings {
             clinic_lookup_timeout: Duration::from_millis(clinic_lookup_ms),
             chatter_retention: Duration::from_secs(chatter_hours.saturating_mul(3600)),
             retention_interval: Duration::from_secs(retention_secs),
+            kb_timeout: Duration::from_millis(kb_timeout_ms),
+            kb_max_documents: usize::try_from(kb_docs.clamp(1, 20)).unwrap_or(3),
+            kb_max_chars: usize::try_from(kb_chars.clamp(200, 20_000)).unwrap_or(2000),
+            kb_doc_max_bytes: usize::try_from(kb_doc_bytes.clamp(1024, 1_048_576))
+                .unwrap_or(65_536),
+            kb_docs_per_org: i64::try_from(kb_per_org.clamp(1, 100_000)).unwrap_or(1000),
+            kb_system_ttl: Duration::from_secs(kb_ttl.min(86_400)),
+            kb_embeddings_url,
+            kb_embeddings_model: get("VOICE_KB_EMBEDDINGS_MODEL")
+                .unwrap_or_else(|| "text-embedding-3-small".into()),
+            kb_embeddings_key: get("VOICE_KB_EMBEDDINGS_API_KEY").map(SecretString::from),
         };
         if errors.is_empty() {
             Ok(s)
@@ -269,6 +330,8 @@ mod tests {
         assert_eq!(s.secret_header, "x-vapi-secret");
         assert_eq!(s.calendar_url, "http://127.0.0.1:8083");
         assert_eq!(s.vapi_max_body_bytes, 8 * 1024 * 1024);
+        assert_eq!(s.kb_timeout, Duration::from_millis(300));
+        assert!(s.kb_embeddings_url.is_none());
         assert!(
             !format!("{s:?}").contains("old"),
             "Debug must not print secrets"
@@ -285,6 +348,8 @@ mod tests {
             "VAPI_API_KEY" => Some("k".into()),
             "CALENDAR_INTERNAL_URL" => Some("calendar:8083".into()),
             "VAPI_MAX_BODY_BYTES" => Some("1".into()),
+            "VOICE_KB_TIMEOUT_MS" => Some("5".into()),
+            "VOICE_KB_EMBEDDINGS_URL" => Some("embeddings.local".into()),
             _ => None,
         })
         .unwrap_err()
@@ -297,6 +362,8 @@ mod tests {
             "VAPI_API_URL",
             "CALENDAR_INTERNAL_URL",
             "VAPI_MAX_BODY_BYTES",
+            "VOICE_KB_TIMEOUT_MS",
+            "VOICE_KB_EMBEDDINGS_URL",
         ] {
             assert!(err.contains(k), "{err}");
         }

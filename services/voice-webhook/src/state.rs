@@ -1,13 +1,17 @@
 //! Voice's app state: what handlers, use cases and workers share — settings, the tenant
-//! database, Redis, the key ring, the calendar and Vapi clients, and the delivery log writer.
+//! database, Redis, the key ring, the calendar, Vapi and embeddings clients, the delivery log
+//! writer, and when each org's generated knowledge documents were last refreshed.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use servicekit::crypto::KeyRing;
 use servicekit::db::RedisPool;
-use tenancy::Db;
+use tenancy::{Db, OrgId};
 
 use crate::clients::calendar::CalendarClient;
+use crate::clients::embeddings::EmbeddingsClient;
 use crate::clients::token::TokenSource;
 use crate::clients::vapi::VapiClient;
 use crate::config::VoiceSettings;
@@ -22,6 +26,11 @@ pub struct VoiceState {
     pub keys: KeyRing,
     pub calendar: CalendarClient,
     pub vapi: Option<VapiClient>,
+    /// The knowledge base's embeddings endpoint (`VOICE_KB_EMBEDDINGS_URL`); `None`: full-text
+    /// retrieval only.
+    pub embeddings: Option<EmbeddingsClient>,
+    /// When this process last refreshed (or started refreshing) each org's system documents.
+    pub kb_refreshed: Arc<Mutex<HashMap<OrgId, Instant>>>,
     /// `VAPI_MAX_BODY_BYTES` (not the global `BODY_LIMIT_BYTES`): larger webhooks are refused
     /// with 413.
     pub body_limit: usize,
@@ -47,7 +56,9 @@ impl VoiceState {
                 &own.calendar_url,
                 TokenSource::from_settings(own, http.clone()),
             ),
-            vapi: VapiClient::from_settings(own, http),
+            vapi: VapiClient::from_settings(own, http.clone()),
+            embeddings: EmbeddingsClient::from_settings(own, http),
+            kb_refreshed: Arc::new(Mutex::new(HashMap::new())),
             body_limit: own.vapi_max_body_bytes,
             logger: Logger::start(ctx.db.clone()),
         })

@@ -147,6 +147,26 @@ pub struct Providers {
     pub items: Vec<Provider>,
 }
 
+/// A service with what the knowledge base says of it (`GET services`, never cached).
+#[derive(Debug, Clone, Deserialize)]
+pub struct CatalogService {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub duration_minutes: i32,
+    #[serde(default)]
+    pub price_cents: Option<i64>,
+    #[serde(default)]
+    pub currency: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Catalog {
+    pub timezone: String,
+    pub items: Vec<CatalogService>,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct Services {
     pub timezone: String,
@@ -399,6 +419,13 @@ impl CalendarClient {
 }
 
 impl CalendarClient {
+    /// The active services with their descriptions and prices, asked now (not the tools'
+    /// short-lived cache): the knowledge base's system documents are written from it.
+    pub async fn catalog(&self, org: OrgId) -> Result<Catalog, CalendarError> {
+        let url = self.url(org, "services");
+        self.send(|c| c.get(&url)).await
+    }
+
     /// The clinic's time zone and opening hours (never cached: a change in calendar shows on
     /// the next call).
     pub async fn clinic(&self, org: OrgId) -> Result<Clinic, CalendarError> {

@@ -79,6 +79,8 @@ pub async fn assistant_request(
     let Some(agent) = agent else {
         return Ok(json!({ "error": NOT_IN_SERVICE }));
     };
+    // The call may ask the knowledge base soon: bring calendar's facts up to date meanwhile.
+    crate::core::knowledge::refresh_if_stale(st, route.org_id);
     let now = clinic::resolve(answer.as_ref(), profile.as_ref());
     let name = profile.as_ref().map(|p| p.name.clone());
     if let Some(a) = answer {
@@ -181,6 +183,7 @@ pub fn assistant_answer(
     });
     if let Some(url) = server_url {
         assistant["server"] = vapi_sync::server(url, credential_id);
+        assistant["model"]["knowledgeBase"] = vapi_sync::knowledge_base(url, credential_id);
     }
     if !agent.voice.is_empty() {
         assistant["voice"] = json!({ "provider": "vapi", "voiceId": agent.voice });

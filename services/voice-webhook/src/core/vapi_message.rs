@@ -6,9 +6,9 @@ use serde_json::{Value, json};
 use tenancy::OrgId;
 
 use crate::core::assistant_request::{self, AnswerError};
-use crate::core::tenant_route;
 use crate::core::tool_calls::{self, ToolCallsError};
 use crate::core::webhook_log::{self, LogError};
+use crate::core::{knowledge_request, tenant_route};
 use crate::domain::message::{self, Kind};
 use crate::state::VoiceState;
 use crate::store::error::StoreError;
@@ -60,7 +60,9 @@ pub async fn receive(
         Kind::TransferDestinationRequest => {
             assistant_request::transfer_destination(st, route.as_ref(), msg).await?
         }
-        Kind::KnowledgeBaseRequest => json!({ "documents": [] }),
+        Kind::KnowledgeBaseRequest => {
+            knowledge_request::knowledge_base_request(st, route.as_ref(), msg).await
+        }
         Kind::HandoffDestinationRequest => {
             json!({ "error": "Handoff is not configured for this line." })
         }

@@ -184,6 +184,16 @@ pub fn server(url: &str, credential_id: Option<&str>) -> Value {
     s
 }
 
+/// The assistant model's custom knowledge base (vapi-extra §3.1: inline on the model, not the
+/// dropped `knowledgeBaseId`): Vapi POSTs `knowledge-base-request` to our server URL with our
+/// webhook credential. Our answer comes within `VOICE_KB_TIMEOUT_MS`; the 2 s server timeout
+/// only bounds the silence a caller could hear if we were unreachable.
+pub fn knowledge_base(url: &str, credential_id: Option<&str>) -> Value {
+    let mut s = server(url, credential_id);
+    s["timeoutSeconds"] = json!(2);
+    json!({ "provider": "custom-knowledge-base", "server": s })
+}
+
 /// The function tool definitions voice serves (spec §6 body shape), each with our server URL
 /// and webhook credential.
 pub fn definitions(server_url: Option<&str>, credential_id: Option<&str>) -> Vec<(String, Value)> {
@@ -346,7 +356,8 @@ pub fn analysis_plan() -> serde_json::Value {
 }
 
 /// The Vapi assistant body of an agent: its prompt and first message, the ids of its enabled
-/// tools (as recorded by `sync_tools`), our server URL and webhook credential.
+/// tools (as recorded by `sync_tools`), our server URL and webhook credential, and our custom
+/// knowledge base on its model.
 pub fn assistant_body(
     agent: &AgentRow,
     tool_ids: &[String],
@@ -360,6 +371,9 @@ pub fn assistant_body(
     });
     if agent.system_prompt.is_empty() {
         model["messages"] = json!([]);
+    }
+    if let Some(url) = server_url {
+        model["knowledgeBase"] = knowledge_base(url, credential_id);
     }
     let mut body = json!({
         "name": agent.name.chars().take(40).collect::<String>(),

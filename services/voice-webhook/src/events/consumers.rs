@@ -1,4 +1,5 @@
-//! Events voice consumes: `org.created.v1` (profile + default agent), `org.deleted.v1` (purge).
+//! Events voice consumes: `org.created.v1` (profile + default agent), `org.deleted.v1` (purge,
+//! knowledge base included).
 
 use bus::{Consumer, HandlerError};
 use events::payloads::{OrgCreatedV1, OrgDeletedV1};
@@ -7,6 +8,7 @@ use tenancy::OrgId;
 use crate::config::VoiceSettings;
 use crate::domain::tool::Tool;
 use crate::store::agents::{self, AgentFields};
+use crate::store::knowledge;
 
 /// The agent every new org starts with: all tools on, a neutral prompt.
 pub fn default_agent(clinic: &str) -> AgentFields {
@@ -38,6 +40,7 @@ pub fn spawn(ctx: &runtime::Context<VoiceSettings>) {
         .on::<OrgDeletedV1, _>(|tx, env| {
             Box::pin(async move {
                 agents::purge_org(tx, OrgId(env.org_id)).await?;
+                knowledge::purge_org(tx, OrgId(env.org_id)).await?;
                 Ok::<_, HandlerError>(())
             })
         })

@@ -1,9 +1,10 @@
 //! voice-webhook's HTTP routes (extract → core → view): Vapi's server URL and the dashboard
-//! API (`/api/voice/…`), registered in one place, and the OpenAPI document that describes them.
+//! API (`/api/voice/…`, the knowledge base included), registered in one place, and the OpenAPI document that describes them.
 
 pub mod access_log;
 pub mod agents;
 pub mod calls;
+pub mod knowledge;
 pub mod messages;
 pub mod numbers;
 pub mod problem;
@@ -37,10 +38,20 @@ use utoipa::OpenApi;
         messages::get_message,
         messages::mark_handled,
         access_log::list_access_log,
+        knowledge::create_document,
+        knowledge::upload_document,
+        knowledge::list_documents,
+        knowledge::get_document,
+        knowledge::update_document,
+        knowledge::delete_document,
+        knowledge::search_knowledge,
+        knowledge::refresh_knowledge,
+        knowledge::get_settings,
+        knowledge::put_settings,
     ),
     info(
         title = "Voxanne voice-webhook",
-        description = "Vapi server URL, agents, phone numbers, calls, transcripts and live tool execution."
+        description = "Vapi server URL, agents, phone numbers, calls, transcripts, live tool execution and the knowledge base."
     )
 )]
 struct ApiDoc;
@@ -79,6 +90,29 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     web::post().to(messages::mark_handled),
                 )
                 .route("/access-log", web::get().to(access_log::list_access_log))
+                // The fixed paths before `/knowledge/{id}`.
+                .route("/knowledge", web::post().to(knowledge::create_document))
+                .route("/knowledge", web::get().to(knowledge::list_documents))
+                .route(
+                    "/knowledge/upload",
+                    web::post().to(knowledge::upload_document),
+                )
+                .route(
+                    "/knowledge/search",
+                    web::get().to(knowledge::search_knowledge),
+                )
+                .route(
+                    "/knowledge/refresh",
+                    web::post().to(knowledge::refresh_knowledge),
+                )
+                .route("/knowledge/settings", web::get().to(knowledge::get_settings))
+                .route("/knowledge/settings", web::put().to(knowledge::put_settings))
+                .route("/knowledge/{id}", web::get().to(knowledge::get_document))
+                .route("/knowledge/{id}", web::put().to(knowledge::update_document))
+                .route(
+                    "/knowledge/{id}",
+                    web::delete().to(knowledge::delete_document),
+                )
                 .route(
                     "/webhook-secret/rotate",
                     web::post().to(secrets::rotate_webhook_secret),

@@ -10,6 +10,7 @@ use crate::core::agents::AgentError;
 use crate::core::assistant_request::AnswerError;
 use crate::core::calls::{AnalyticsError, CallsError};
 use crate::core::inbox::InboxError;
+use crate::core::knowledge::KnowledgeError;
 use crate::core::numbers::NumberError;
 use crate::core::outbound_call::OutboundError;
 use crate::core::tool_calls::ToolCallsError;
@@ -96,6 +97,28 @@ problem_from!(InboxError, |e| match e {
     InboxError::NotFound => ApiError::not_found("message"),
     InboxError::Sealing(e) => ApiError::internal(e),
     InboxError::Store(s) => store(s),
+});
+
+problem_from!(KnowledgeError, |e| match e {
+    KnowledgeError::Invalid(f) => invalid_field(f),
+    KnowledgeError::InvalidQuery { field, detail } => {
+        ApiError::invalid("invalid_query", Some(field), detail)
+    }
+    KnowledgeError::NotFound => ApiError::not_found("document"),
+    KnowledgeError::SystemDocument => ApiError::Conflict {
+        code: "system_document",
+        detail:
+            "system documents are generated from calendar's services and hours; change them there"
+                .into(),
+        extra: None,
+    },
+    KnowledgeError::LimitReached(n) => ApiError::Conflict {
+        code: "knowledge_limit_reached",
+        detail: format!("the knowledge base holds {n} documents, its limit; delete some first"),
+        extra: None,
+    },
+    KnowledgeError::Calendar(e) => ApiError::unavailable("calendar_unavailable", e),
+    KnowledgeError::Store(s) => store(s),
 });
 
 problem_from!(AccessLogError, |e| match e {

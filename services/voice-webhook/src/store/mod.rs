@@ -11,6 +11,7 @@ pub mod calls;
 pub mod deliveries;
 pub mod error;
 pub mod inbox;
+pub mod knowledge;
 pub mod numbers;
 /// `diesel print-schema` output (diesel.toml; checked by `make lint`).
 #[path = "schema.rs"]

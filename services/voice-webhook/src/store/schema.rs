@@ -76,6 +76,42 @@ pub mod voice {
     }
 
     diesel::table! {
+        voice.knowledge_changes (id) {
+            id -> Uuid,
+            org_id -> Uuid,
+            actor_user_id -> Uuid,
+            actor_role -> Text,
+            action -> Text,
+            document_id -> Nullable<Uuid>,
+            title -> Nullable<Text>,
+            changed_at -> Timestamptz,
+        }
+    }
+
+    diesel::table! {
+        voice.knowledge_documents (id) {
+            id -> Uuid,
+            org_id -> Uuid,
+            kind -> Text,
+            system_key -> Nullable<Text>,
+            title -> Text,
+            body -> Text,
+            tags -> Array<Nullable<Text>>,
+            active -> Bool,
+            created_at -> Timestamptz,
+            updated_at -> Timestamptz,
+        }
+    }
+
+    diesel::table! {
+        voice.knowledge_settings (org_id) {
+            org_id -> Uuid,
+            language -> Text,
+            updated_at -> Timestamptz,
+        }
+    }
+
+    diesel::table! {
         voice.org_profiles (org_id) {
             org_id -> Uuid,
             name -> Text,
@@ -201,6 +237,9 @@ pub mod voice {
         call_messages,
         call_transcripts,
         calls,
+        knowledge_changes,
+        knowledge_documents,
+        knowledge_settings,
         org_profiles,
         phi_access_log,
         phone_numbers,

@@ -11,6 +11,7 @@ mod clinic;
 mod dashboard;
 mod helpers;
 mod inbox;
+mod knowledge;
 mod limits;
 mod messages;
 mod outbound;

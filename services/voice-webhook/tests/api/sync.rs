@@ -288,6 +288,19 @@ async fn agents_sync_their_assistant_with_tool_ids_and_numbers_are_pointed_at_us
         assistants[0]["server"]["url"],
         "https://voice.example.test/api/webhooks/vapi"
     );
+    // Our custom knowledge base, inline on the model (vapi-extra §3.1), with the same credential.
+    let kb = &assistants[0]["model"]["knowledgeBase"];
+    assert_eq!(kb["provider"], "custom-knowledge-base");
+    assert_eq!(
+        kb["server"]["url"],
+        "https://voice.example.test/api/webhooks/vapi"
+    );
+    assert!(kb["server"]["credentialId"].is_string());
+    assert_eq!(
+        kb["server"]["credentialId"],
+        assistants[0]["server"]["credentialId"]
+    );
+    assert!(assistants[0]["model"].get("knowledgeBaseId").is_none());
     assert!(
         assistants[0]["serverMessages"]
             .as_array()
