@@ -45,6 +45,15 @@ pub const SETTINGS: &[Setting] = &[
     Setting::new("VOICE_CLINIC_LOOKUP_TIMEOUT_MS", Some("1500")),
     Setting::new("VOICE_CHATTER_RETENTION_HOURS", Some("24")),
     Setting::new("VOICE_RETENTION_INTERVAL_SECS", Some("600")),
+    Setting::new("VOICE_KB_TIMEOUT_MS", Some("300")),
+    Setting::new("VOICE_KB_MAX_DOCUMENTS", Some("3")),
+    Setting::new("VOICE_KB_MAX_CHARS", Some("2000")),
+    Setting::new("VOICE_KB_DOC_MAX_BYTES", Some("65536")),
+    Setting::new("VOICE_KB_DOCS_PER_ORG", Some("1000")),
+    Setting::new("VOICE_KB_SYSTEM_TTL_SECS", Some("300")),
+    Setting::new("VOICE_KB_EMBEDDINGS_URL", None),
+    Setting::new("VOICE_KB_EMBEDDINGS_MODEL", Some("text-embedding-3-small")),
+    Setting::new("VOICE_KB_EMBEDDINGS_API_KEY", None).secret(),
 ];
 
 /// Standard settings (common + bus) plus voice's own.
