@@ -1,6 +1,7 @@
 //! Issue 14 / ADR 0018: a session from auth's GoTrue-compatible routes, obtained through the
-//! real gateway (`deploy/local/nginx.conf`, `testkit::Gateway`), works on another service
-//! through the same gateway exactly like our own tokens — and GoTrue's default sign-out (no
+//! real gateway (`deploy/local/nginx.conf`, `testkit::Gateway`), works on every other service
+//! (voice-webhook, calendar, messaging, lead-scoring) through the same gateway exactly like our
+//! own tokens — and GoTrue's default sign-out (no
 //! `scope`: global) ends it there too.
 
 use std::sync::Arc;
@@ -35,7 +36,11 @@ async fn gotrue_signup(c: &reqwest::Client, gw: &Gateway, org_name: &str) -> Val
 }
 
 async fn leads_status(c: &reqwest::Client, gw: &Gateway, token: &str) -> u16 {
-    c.get(gw.url("/api/leads"))
+    status_of(c, gw, "/api/leads", token).await
+}
+
+async fn status_of(c: &reqwest::Client, gw: &Gateway, path: &str, token: &str) -> u16 {
+    c.get(gw.url(path))
         .bearer_auth(token)
         .send()
         .await
@@ -44,8 +49,16 @@ async fn leads_status(c: &reqwest::Client, gw: &Gateway, token: &str) -> u16 {
         .as_u16()
 }
 
+/// A tenant read of each other service, through the gateway.
+const TENANT_READS: [&str; 4] = [
+    "/api/voice/agents",
+    "/api/calendar/services",
+    "/api/messaging/templates",
+    "/api/leads",
+];
+
 #[tokio::test]
-async fn a_gotrue_session_from_the_gateway_works_on_lead_scoring_through_the_gateway() {
+async fn a_gotrue_session_from_the_gateway_works_on_every_other_service_through_the_gateway() {
     let auth = testkit::spawn_app_with::<auth::AuthService>(
         Arc::new(TestAuth::start().await),
         &[
@@ -66,7 +79,29 @@ async fn a_gotrue_session_from_the_gateway_works_on_lead_scoring_through_the_gat
         ],
     )
     .await;
-    let gw = Gateway::start(&[("auth", &auth.address), ("lead_scoring", &leads.address)]).await;
+    let same = [
+        ("JWKS_URL", jwks.as_str()),
+        ("REDIS_PREFIX", auth.redis_prefix.as_str()),
+    ];
+    let voice = testkit::spawn_app_with::<voice_webhook::VoiceWebhook>(
+        auth.auth.clone(),
+        &[
+            same[0],
+            same[1],
+            ("VAPI_WEBHOOK_SECRET", "gateway-test-secret"),
+        ],
+    )
+    .await;
+    let cal = testkit::spawn_app_with::<calendar::Calendar>(auth.auth.clone(), &same).await;
+    let msg = testkit::spawn_app_with::<messaging::Messaging>(auth.auth.clone(), &same).await;
+    let gw = Gateway::start(&[
+        ("auth", &auth.address),
+        ("voice_webhook", &voice.address),
+        ("calendar", &cal.address),
+        ("messaging", &msg.address),
+        ("lead_scoring", &leads.address),
+    ])
+    .await;
     let c = reqwest::Client::new();
 
     let s = gotrue_signup(&c, &gw, "Gateway Dental").await;
@@ -83,6 +118,11 @@ async fn a_gotrue_session_from_the_gateway_works_on_lead_scoring_through_the_gat
     assert_eq!(r.status(), 200);
     let page: Value = r.json().await.unwrap();
     assert_eq!(page["items"], json!([]), "{page}");
+    // And on every other service, as our own tokens are.
+    for path in TENANT_READS {
+        assert_eq!(status_of(&c, &gw, path, &access).await, 200, "{path}");
+        assert_eq!(status_of(&c, &gw, path, "not-a-token").await, 401, "{path}");
+    }
     // No token, or a forged one: refused by lead-scoring (its problem+json, through the gateway).
     let r = c.get(gw.url("/api/leads")).send().await.unwrap();
     assert_eq!(r.status(), 401);
@@ -103,7 +143,9 @@ async fn a_gotrue_session_from_the_gateway_works_on_lead_scoring_through_the_gat
     assert_eq!(r.status(), 200);
     let refreshed: Value = r.json().await.unwrap();
     let access2 = refreshed["access_token"].as_str().unwrap().to_string();
-    assert_eq!(leads_status(&c, &gw, &access2).await, 200);
+    for path in TENANT_READS {
+        assert_eq!(status_of(&c, &gw, path, &access2).await, 200, "{path}");
+    }
 
     // Another clinic's session is its own tenant: accepted, and its page is its own.
     let other = gotrue_signup(&c, &gw, "Other Clinic").await;
@@ -138,10 +180,12 @@ async fn a_gotrue_session_from_the_gateway_works_on_lead_scoring_through_the_gat
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(
-        leads_status(&c, &gw, other["access_token"].as_str().unwrap()).await,
-        200
-    );
+    for path in TENANT_READS {
+        let other_token = other["access_token"].as_str().unwrap();
+        assert_eq!(status_of(&c, &gw, path, other_token).await, 200, "{path}");
+        // Ended everywhere, not only where it was first refused.
+        assert_eq!(status_of(&c, &gw, path, &access2).await, 401, "{path}");
+    }
     assert!(
         gw.access_log().contains("POST /api/auth/logout"),
         "{}",
