@@ -183,43 +183,89 @@ async fn schedule_reminders(
     Ok(())
 }
 
+/// Records version `a.version` of the appointment at `state`; false when it is older than (or
+/// the same as) what was already applied, and nothing more must happen.
+async fn advance(
+    tx: &mut AsyncPgConnection,
+    org: OrgId,
+    a: &AppointmentDetails,
+    state: &str,
+) -> Result<bool, CoreError> {
+    Ok(appointments::advance(
+        tx,
+        org,
+        a.appointment_id,
+        a.version,
+        state,
+        a.starts_at,
+        phone_of(a).as_deref(),
+    )
+    .await?)
+}
+
+/// Cancels the appointment's pending texts whose kind starts with `kinds` (their jobs too),
+/// each recorded as canceled for `why`.
+async fn cancel_pending(
+    tx: &mut AsyncPgConnection,
+    org: OrgId,
+    a: &AppointmentDetails,
+    kinds: &str,
+    why: &str,
+) -> Result<(), CoreError> {
+    let cancelled =
+        messages::cancel_pending_for_appointment(tx, org, a.appointment_id, kinds).await?;
+    for id in &cancelled {
+        messages::add_event(
+            tx,
+            org,
+            *id,
+            crate::domain::status::CANCELED,
+            why,
+            None,
+            true,
+        )
+        .await?;
+        crate::store::jobs::delete(tx, *id).await?;
+    }
+    Ok(())
+}
+
+/// Texts the patient now with template `kind` (once per `dedupe`), then, with `reminders`,
+/// schedules the appointment's reminders.
+#[allow(clippy::too_many_arguments)]
+async fn text_now(
+    tx: &mut AsyncPgConnection,
+    keys: &KeyRing,
+    org: OrgId,
+    a: &AppointmentDetails,
+    phone: &str,
+    kind: &'static str,
+    dedupe: String,
+    reminders: bool,
+) -> Result<(), CoreError> {
+    let (s, tz) = context(tx, org, a).await?;
+    let body = text_for(tx, org, kind, &values(a, &s, tz)).await?;
+    store_text(tx, keys, org, kind, a, phone, body, Utc::now(), dedupe).await?;
+    if reminders {
+        schedule_reminders(tx, keys, org, a, &s, tz, phone).await?;
+    }
+    Ok(())
+}
+
 pub async fn booked(
     tx: &mut AsyncPgConnection,
     keys: &KeyRing,
     org: OrgId,
     a: &AppointmentDetails,
 ) -> Result<(), CoreError> {
-    let phone = phone_of(a);
-    if !appointments::advance(
-        tx,
-        org,
-        a.appointment_id,
-        a.version,
-        "booked",
-        a.starts_at,
-        phone.as_deref(),
-    )
-    .await?
-    {
+    if !advance(tx, org, a, "booked").await? {
         return Ok(()); // an older or repeated version
     }
-    let Some(phone) = phone else { return Ok(()) };
-    let (s, tz) = context(tx, org, a).await?;
-    let body = text_for(tx, org, kind::CONFIRMATION, &values(a, &s, tz)).await?;
+    let Some(phone) = phone_of(a) else {
+        return Ok(());
+    };
     let dedupe = format!("appt:{}:confirmation", a.appointment_id);
-    store_text(
-        tx,
-        keys,
-        org,
-        kind::CONFIRMATION,
-        a,
-        &phone,
-        body,
-        Utc::now(),
-        dedupe,
-    )
-    .await?;
-    schedule_reminders(tx, keys, org, a, &s, tz, &phone).await
+    text_now(tx, keys, org, a, &phone, kind::CONFIRMATION, dedupe, true).await
 }
 
 pub async fn rescheduled(
@@ -228,52 +274,15 @@ pub async fn rescheduled(
     org: OrgId,
     a: &AppointmentDetails,
 ) -> Result<(), CoreError> {
-    let phone = phone_of(a);
-    if !appointments::advance(
-        tx,
-        org,
-        a.appointment_id,
-        a.version,
-        "booked",
-        a.starts_at,
-        phone.as_deref(),
-    )
-    .await?
-    {
+    if !advance(tx, org, a, "booked").await? {
         return Ok(());
     }
-    let cancelled =
-        messages::cancel_pending_for_appointment(tx, org, a.appointment_id, kind::REMINDER).await?;
-    for id in &cancelled {
-        messages::add_event(
-            tx,
-            org,
-            *id,
-            crate::domain::status::CANCELED,
-            "rescheduled",
-            None,
-            true,
-        )
-        .await?;
-        crate::store::jobs::delete(tx, *id).await?;
-    }
-    let Some(phone) = phone else { return Ok(()) };
-    let (s, tz) = context(tx, org, a).await?;
-    let body = text_for(tx, org, kind::RESCHEDULED, &values(a, &s, tz)).await?;
+    cancel_pending(tx, org, a, kind::REMINDER, "rescheduled").await?;
+    let Some(phone) = phone_of(a) else {
+        return Ok(());
+    };
     let dedupe = format!("appt:{}:v{}:rescheduled", a.appointment_id, a.version);
-    store_text(
-        tx,
-        keys,
-        org,
-        kind::RESCHEDULED,
-        a,
-        &phone,
-        body,
-        Utc::now(),
-        dedupe,
-    )
-    .await?;
-    schedule_reminders(tx, keys, org, a, &s, tz, &phone).await
+    text_now(tx, keys, org, a, &phone, kind::RESCHEDULED, dedupe, true).await
 }
 
 pub async fn cancelled(
@@ -282,54 +291,18 @@ pub async fn cancelled(
     org: OrgId,
     a: &AppointmentDetails,
 ) -> Result<(), CoreError> {
-    let phone = phone_of(a);
-    if !appointments::advance(
-        tx,
-        org,
-        a.appointment_id,
-        a.version,
-        "cancelled",
-        a.starts_at,
-        phone.as_deref(),
-    )
-    .await?
-    {
+    if !advance(tx, org, a, "cancelled").await? {
         return Ok(());
     }
-    let cancelled =
-        messages::cancel_pending_for_appointment(tx, org, a.appointment_id, "appointment_").await?;
-    for id in &cancelled {
-        messages::add_event(
-            tx,
-            org,
-            *id,
-            crate::domain::status::CANCELED,
-            "cancelled",
-            None,
-            true,
-        )
-        .await?;
-        crate::store::jobs::delete(tx, *id).await?;
-    }
-    let Some(phone) = phone else { return Ok(()) };
+    cancel_pending(tx, org, a, "appointment_", "cancelled").await?;
+    let Some(phone) = phone_of(a) else {
+        return Ok(());
+    };
     if a.starts_at <= Utc::now() {
         return Ok(());
     }
-    let (s, tz) = context(tx, org, a).await?;
-    let body = text_for(tx, org, kind::CANCELLED, &values(a, &s, tz)).await?;
     let dedupe = format!("appt:{}:cancelled", a.appointment_id);
-    store_text(
-        tx,
-        keys,
-        org,
-        kind::CANCELLED,
-        a,
-        &phone,
-        body,
-        Utc::now(),
-        dedupe,
-    )
-    .await
+    text_now(tx, keys, org, a, &phone, kind::CANCELLED, dedupe, false).await
 }
 
 #[cfg(test)]
