@@ -12,8 +12,14 @@ use crate::helpers::*;
 
 pub(crate) const GOTRUE: (&str, &str) = ("X-Supabase-Api-Version", "2024-01-01");
 
+/// Held while a client's dependencies are checked or installed: tests run in parallel, and a
+/// second `npm ci` (which starts by deleting `node_modules`) or `python3 -m venv` would pull the
+/// files from under a client script another test is running.
+static INSTALLING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// The venv with the pinned `supabase-auth` (tests/clients/py/requirements.txt), made once.
 pub(crate) fn python() -> PathBuf {
+    let _installing = INSTALLING.lock().unwrap_or_else(|e| e.into_inner());
     let venv = testkit::config::target_dir().join("clients-py");
     let py = venv.join("bin/python");
     let reqs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/clients/py/requirements.txt");
@@ -69,6 +75,7 @@ fn jwt_header(jwt: &str) -> Value {
 
 /// `node_modules` for tests/clients/js from its package-lock (`npm ci`), made once per lock.
 pub(crate) fn node_modules() -> PathBuf {
+    let _installing = INSTALLING.lock().unwrap_or_else(|e| e.into_inner());
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/clients/js");
     let lock = std::fs::read_to_string(dir.join("package-lock.json")).unwrap();
     let stamp = dir.join("node_modules/.voxanne-lock");
