@@ -94,6 +94,17 @@ if [ ! -f "$RUN_DIR/local.env" ]; then
     )
     chmod 600 "$RUN_DIR/local.env"
     say "created .run/local.env with a new local ENCRYPTION_KEYS"
+    # What another checkout (or a deleted .run/) sealed in the local database needs its key:
+    # auth would answer every sign-in 503 signing_keys_unavailable. A new key starts a new local
+    # database (only the local one: `voxanne` on the local server, never a DATABASE_URL given).
+    admin_url=${TEST_DATABASE_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+    if [ -z "${DATABASE_URL:-}" ] \
+        && [ "$(psql "$admin_url" -X -Atc "SELECT 1 FROM pg_database WHERE datname = 'voxanne'" 2>/dev/null)" = 1 ]; then
+        say "the local database voxanne holds data sealed with another key: dropping and bootstrapping it again"
+        psql "$admin_url" -X -q -v ON_ERROR_STOP=1 -c 'DROP DATABASE voxanne WITH (FORCE)' \
+            || { say "could not drop the local database voxanne"; exit 1; }
+        "$ROOT/deploy/local/setup.sh"
+    fi
 fi
 # A local secret for the service client voice-webhook uses at auth (client_credentials); added to
 # an older local.env too.
