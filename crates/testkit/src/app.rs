@@ -113,6 +113,9 @@ pub async fn spawn_app_with<S: Service>(
     for (k, v) in overrides {
         env.insert((*k).to_string(), (*v).to_string());
     }
+    // A test that shares one exchange between apps (`BUS_PREFIX` override) has them clean up
+    // that prefix: the first app dropped deletes the shared queues, the others find none.
+    let bus_prefix = env.get("BUS_PREFIX").cloned().unwrap_or(bus_prefix);
     let settings = S::settings(&|k| env.get(k).cloned()).expect("test settings are valid");
     let retry_delays_ms = env
         .get("BUS_RETRY_DELAYS_MS")
