@@ -8,7 +8,7 @@ use chrono::Utc;
 use serde_json::{Value, json};
 use tenancy::Role;
 
-use crate::helpers::{call, clinic, eventually, message, spawn_shared, vapi_ok};
+use crate::helpers::{call, clinic, eventually, message, org_created, spawn_shared, vapi_ok};
 
 fn settings(tz: &str, day: Value) -> Value {
     json!({"timezone": tz, "slot_interval_minutes": null, "min_notice_minutes": 0,
@@ -44,15 +44,7 @@ async fn voice_follows_the_zone_and_hours_an_admin_sets_in_calendar() {
         "+15550123400",
     )
     .await;
-    {
-        let mut conn = cal.db.service_conn().await.unwrap();
-        let e = events::payloads::OrgCreatedV1 {
-            name: "Cedar Point Dental".into(),
-            timezone: "America/New_York".into(),
-            owner_user_id: uuid::Uuid::new_v4(),
-        };
-        bus::enqueue(&mut conn, c.org, &e).await.unwrap();
-    }
+    org_created(&cal, c.org, "Cedar Point Dental", "America/New_York").await;
     let admin = auth.token(c.org, Role::Admin);
     let put = async |body: Value| {
         let r = cal

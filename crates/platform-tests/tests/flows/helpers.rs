@@ -150,8 +150,14 @@ pub async fn clinic(app: &App, name: &str, timezone: &str, number: &str) -> Clin
     }
 }
 
-/// Publishes `org.created.v1` the way auth does: an outbox row, relayed to the broker.
-pub async fn org_created(app: &App, org: OrgId, name: &str, timezone: &str) {
+/// Publishes `org.created.v1` the way auth does: an outbox row in `app`'s database, relayed to
+/// the broker by `app`'s relay (voice's, or calendar's when calendar must learn of the org).
+pub async fn org_created<S: runtime::Service>(
+    app: &TestApp<S>,
+    org: OrgId,
+    name: &str,
+    timezone: &str,
+) {
     let mut conn = app.db.service_conn().await.unwrap();
     let e = events::payloads::OrgCreatedV1 {
         name: name.into(),

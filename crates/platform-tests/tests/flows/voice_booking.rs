@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    BusTap, CALLER, call, clinic, message, seeded_service, spawn_shared, vapi_ok,
+    BusTap, CALLER, call, clinic, message, org_created, seeded_service, spawn_shared, vapi_ok,
 };
 
 #[tokio::test]
@@ -39,15 +39,7 @@ async fn a_booking_call_end_to_end_against_the_real_calendar() {
     )
     .await;
     // Calendar learns of the org the way it does in production: org.created.v1 on its bus.
-    {
-        let mut conn = cal.db.service_conn().await.unwrap();
-        let e = events::payloads::OrgCreatedV1 {
-            name: "Cedar Point Dental".into(),
-            timezone: "America/New_York".into(),
-            owner_user_id: uuid::Uuid::new_v4(),
-        };
-        bus::enqueue(&mut conn, c.org, &e).await.unwrap();
-    }
+    org_created(&cal, c.org, "Cedar Point Dental", "America/New_York").await;
     let internal = format!("{}/internal/v1/orgs/{}", cal.address, c.org);
     let cleaning = seeded_service(&cal, c.org, &token, "Cleaning").await;
 
@@ -217,15 +209,7 @@ async fn the_call_simulator_plays_a_signed_booking_call() {
         "+15550123400",
     )
     .await;
-    {
-        let mut conn = cal.db.service_conn().await.unwrap();
-        let e = events::payloads::OrgCreatedV1 {
-            name: "Cedar Point Dental".into(),
-            timezone: "America/New_York".into(),
-            owner_user_id: uuid::Uuid::new_v4(),
-        };
-        bus::enqueue(&mut conn, c.org, &e).await.unwrap();
-    }
+    org_created(&cal, c.org, "Cedar Point Dental", "America/New_York").await;
     let internal = format!("{}/internal/v1/orgs/{}", cal.address, c.org);
     let checkup = seeded_service(&cal, c.org, &token, "Check-up").await;
     let slots: Value = cal

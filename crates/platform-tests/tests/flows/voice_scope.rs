@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use tenancy::Role;
 
 use crate::helpers::{
-    App, CALLER, Clinic, call, clinic, message, seeded_service, spawn_shared, vapi_ok,
+    App, CALLER, Clinic, call, clinic, message, org_created, seeded_service, spawn_shared, vapi_ok,
 };
 
 const VICTIM: &str = "+15550142299";
@@ -49,15 +49,7 @@ async fn setup(tz_name: &str, settings: Value) -> Setup {
     )
     .await;
     let c = clinic(&app, "Harbour Physio", tz_name, "+15550123400").await;
-    {
-        let mut conn = cal.db.service_conn().await.unwrap();
-        let e = events::payloads::OrgCreatedV1 {
-            name: "Harbour Physio".into(),
-            timezone: tz_name.into(),
-            owner_user_id: uuid::Uuid::new_v4(),
-        };
-        bus::enqueue(&mut conn, c.org, &e).await.unwrap();
-    }
+    org_created(&cal, c.org, "Harbour Physio", tz_name).await;
     let internal = format!("{}/internal/v1/orgs/{}", cal.address, c.org);
     let service_id = seeded_service(&cal, c.org, &token, "Cleaning").await["id"]
         .as_str()
